@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+)
+
+// Environment variables that hold the webhook secrets. The secrets have no
+// flag: a flag shows in every process listing.
+const (
+	envSecret     = "STORYLANE_WEBHOOK_SECRET"
+	envSecretFile = "STORYLANE_WEBHOOK_SECRET_FILE"
+)
+
+const synopsis = `Receives Storylane demo-session webhooks on POST /webhooks/storylane, verifies
+their x-storylane-signature, and stores each as a CloudEvent in the JetStream
+stream: storylane.session.known or storylane.session.unknown, and signed but
+invalid payloads on storylane.invalid. Without --nats-url it runs an embedded
+JetStream server that stores under --data-dir and listens on --nats-listen.`
+
+type config struct {
+	listen          string
+	maxBody         int64
+	source          string
+	publishTimeout  time.Duration
+	shutdownTimeout time.Duration
+	secretFile      string
+	nats            broker.ConnConfig
+	natsListen      string
+	dataDir         string
+	stream          broker.StreamConfig
+	log             cli.LogConfig
+}
+
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
+	var c config
+	f := cli.NewFlagSet("storylane-bridge", synopsis, stdout)
+	f.StringVar(&c.listen, "listen", "BRIDGE_LISTEN", ":8080", "`address` of the webhook and health endpoints")
+	f.Int64Var(&c.maxBody, "max-body", "BRIDGE_MAX_BODY", ingress.DefaultMaxBody, "largest webhook body accepted, in `bytes`; larger gets 413")
+	f.StringVar(&c.source, "source", "BRIDGE_SOURCE", cloudevent.DefaultSource, "CloudEvents `source` of every event")
+	f.DurationVar(&c.publishTimeout, "publish-timeout", "BRIDGE_PUBLISH_TIMEOUT", ingress.DefaultPublishTimeout, "how long a webhook waits for JetStream's ack before a 503")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT", 25*time.Second, "how long shutdown waits for requests in flight")
+	f.StringVar(&c.secretFile, "secret-file", envSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+envSecret+")")
+	f.EnvOnly(envSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
+	f.NATS(&c.nats)
+	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; empty for none")
+	f.StringVar(&c.dataDir, "data-dir", "BRIDGE_DATA_DIR", "./data", "embedded broker: `directory` of JetStream's files")
+	f.Stream(&c.stream.Name, &c.stream.Subjects)
+	f.DurationVar(&c.stream.MaxAge, "stream-max-age", "STREAM_MAX_AGE", 0, "drop events older than this; 0 keeps them forever")
+	f.DurationVar(&c.stream.Duplicates, "stream-duplicate-window", "STREAM_DUPLICATE_WINDOW", time.Hour, "window in which a re-delivered webhook is stored once")
+	f.IntVar(&c.stream.Replicas, "stream-replicas", "STREAM_REPLICAS", 1, "stream replicas: 1, or 3 on a cluster")
+	f.Logging(&c.log)
+	if err := f.Parse(args, getenv); err != nil {
+		return config{}, err
+	}
+	c.nats.Name = "storylane-bridge"
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	var problems []string
+	if c.maxBody <= 0 {
+		problems = append(problems, "--max-body must be positive")
+	}
+	if c.publishTimeout <= 0 || c.shutdownTimeout <= 0 {
+		problems = append(problems, "--publish-timeout and --shutdown-timeout must be positive")
+	}
+	if _, err := url.Parse(c.source); c.source == "" || err != nil || strings.ContainsAny(c.source, " \t") {
+		problems = append(problems, fmt.Sprintf("--source %q is not a URI-reference", c.source))
+	}
+	if err := c.stream.Subjects.Validate(); err != nil {
+		problems = append(problems, "--subject-prefix: "+err.Error())
+	}
+	if c.stream.Name == "" || strings.ContainsAny(c.stream.Name, " \t.*>/\\") {
+		problems = append(problems, fmt.Sprintf("--stream %q: a stream name has no spaces, dots, wildcards or slashes", c.stream.Name))
+	}
+	if c.stream.Replicas < 1 || c.stream.Replicas > 5 {
+		problems = append(problems, "--stream-replicas must be between 1 and 5")
+	}
+	if c.stream.Duplicates <= 0 || c.stream.MaxAge < 0 || (c.stream.MaxAge > 0 && c.stream.Duplicates > c.stream.MaxAge) {
+		problems = append(problems, "--stream-duplicate-window must be positive and no longer than --stream-max-age")
+	}
+	if c.nats.URL == "" && c.dataDir == "" {
+		problems = append(problems, "--data-dir is needed for the embedded broker")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", cli.ErrUsage, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// loadKeyring reads the webhook secrets from $STORYLANE_WEBHOOK_SECRET or
+// from the secret file; the bridge refuses to start without one.
+func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyring, error) {
+	list := getenv(envSecret)
+	if list != "" && secretFile != "" {
+		return nil, fmt.Errorf("%w: set either $%s or $%s (--secret-file), not both", cli.ErrUsage, envSecret, envSecretFile)
+	}
+	secrets := storylane.SecretsFromList(list)
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read webhook secret file: %w", cli.ErrUsage, err)
+		}
+		secrets = storylane.SecretsFromLines(b)
+	}
+	if len(secrets) == 0 {
+		return nil, fmt.Errorf("%w: no webhook secret: set $%s to the secret Storylane shows under Settings > Integrations > Webhook, or $%s to a file holding it",
+			cli.ErrUsage, envSecret, envSecretFile)
+	}
+	return storylane.NewKeyring(secrets...)
+}

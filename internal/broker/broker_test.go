@@ -1,0 +1,250 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func streamConfig() broker.StreamConfig {
+	return broker.StreamConfig{
+		Name:       broker.DefaultStream,
+		Subjects:   broker.Subjects{Prefix: broker.DefaultSubjectPrefix},
+		Duplicates: time.Hour,
+		Replicas:   1,
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestEnsureStreamCreatesFileStream(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	info, err := broker.EnsureStream(ctx(t), js, streamConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.Config
+	if c.Name != "STORYLANE" || len(c.Subjects) != 1 || c.Subjects[0] != "storylane.>" ||
+		c.Storage != jetstream.FileStorage || c.Duplicates != time.Hour || c.MaxAge != 0 || c.Replicas != 1 {
+		t.Errorf("EnsureStream() config = %+v, want STORYLANE over storylane.>, file storage, 1h duplicates", c)
+	}
+}
+
+func TestEnsureStreamUpdatesOwnedSettingsOnly(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	// An operator adds a subject and a limit of their own.
+	s, _ := js.Stream(ctx(t), "STORYLANE")
+	sc := s.CachedInfo().Config
+	sc.Subjects = append(sc.Subjects, "ops.notes")
+	sc.MaxMsgs = 1000
+	if _, err := js.UpdateStream(ctx(t), sc); err != nil {
+		t.Fatal(err)
+	}
+	cfg := streamConfig()
+	cfg.MaxAge = 48 * time.Hour
+	cfg.Duplicates = 10 * time.Minute
+	info, err := broker.EnsureStream(ctx(t), js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.Config
+	if c.MaxAge != 48*time.Hour || c.Duplicates != 10*time.Minute {
+		t.Errorf("EnsureStream() max age, duplicates = %v, %v, want 48h, 10m", c.MaxAge, c.Duplicates)
+	}
+	if c.MaxMsgs != 1000 || len(c.Subjects) != 2 {
+		t.Errorf("EnsureStream() = subjects %v, max msgs %d, want the operator's settings kept", c.Subjects, c.MaxMsgs)
+	}
+	again, err := broker.EnsureStream(ctx(t), js, cfg)
+	if err != nil || again.Config.MaxAge != cfg.MaxAge {
+		t.Errorf("EnsureStream() a second time = %v, %v, want the same stream", again, err)
+	}
+}
+
+func TestPublishAcknowledgesAndDeduplicates(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	p := broker.NewPublisher(js, "STORYLANE")
+	msg := func() *nats.Msg {
+		return &nats.Msg{Subject: "storylane.session.known", Data: []byte(`{"id":"a"}`),
+			Header: nats.Header{"Nats-Msg-Id": {"id-a"}}}
+	}
+	first, err := p.Publish(ctx(t), msg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.Publish(ctx(t), msg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Duplicate || !second.Duplicate || first.Sequence != second.Sequence || first.Stream != "STORYLANE" {
+		t.Errorf("Publish twice = %+v then %+v, want one stored message and a duplicate ack", first, second)
+	}
+	if got := len(natstest.Messages(t, js, "STORYLANE")); got != 1 {
+		t.Errorf("stream holds %d messages, want 1", got)
+	}
+}
+
+func TestPublishOutsideStreamFails(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	p := broker.NewPublisher(js, "STORYLANE")
+	if _, err := p.Publish(ctx(t), &nats.Msg{Subject: "elsewhere.x", Data: []byte("x")}); err == nil {
+		t.Error("Publish(elsewhere.x) = nil error, want an error: no stream stores it")
+	}
+}
+
+func TestPublishFailsWhileBrokerDownThenRecovers(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	p := broker.NewPublisher(js, "STORYLANE")
+	srv.Stop()
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := p.Publish(c, &nats.Msg{Subject: "storylane.session.known", Data: []byte("x")}); err == nil {
+		t.Fatal("Publish with the broker stopped = nil error, want an error")
+	}
+	if err := p.Ready(ctx(t)); err == nil {
+		t.Error("Ready() with the broker stopped = nil, want an error")
+	}
+	srv.Restart()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err = p.Publish(ctx(t), &nats.Msg{Subject: "storylane.session.known", Data: []byte("y")}); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("Publish after the broker restarted = %v, want nil", err)
+	}
+	if err := p.Ready(ctx(t)); err != nil {
+		t.Errorf("Ready() after restart = %v, want nil", err)
+	}
+}
+
+func TestEmbeddedKeepsDataAcrossRestart(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.NewPublisher(js, "STORYLANE").Publish(ctx(t), &nats.Msg{Subject: "storylane.session.unknown", Data: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	msgs := natstest.Messages(t, srv.JetStream(t), "STORYLANE")
+	if len(msgs) != 1 || string(msgs[0].Data) != "kept" {
+		t.Errorf("after restart the stream holds %d messages, want the one stored before", len(msgs))
+	}
+}
+
+func TestEmbeddedWithoutListener(t *testing.T) {
+	t.Parallel()
+	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{DataDir: t.TempDir()}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.WaitForShutdown()
+	defer ns.Shutdown()
+	if ns.Addr() != nil {
+		t.Errorf("StartEmbedded(Listen: \"\") listens on %v, want no listener", ns.Addr())
+	}
+	nc, err := broker.ConnectInProcess(ns, "test", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Errorf("EnsureStream over an in-process connection = %v, want nil", err)
+	}
+}
+
+func TestStartEmbeddedRejectsBadListen(t *testing.T) {
+	t.Parallel()
+	for _, listen := range []string{"nohostport", "127.0.0.1:http", "127.0.0.1:70000"} {
+		if ns, err := broker.StartEmbedded(broker.EmbeddedConfig{Listen: listen, DataDir: t.TempDir()}, zap.NewNop()); err == nil {
+			ns.Shutdown()
+			t.Errorf("StartEmbedded(Listen: %q) = nil error, want an error", listen)
+		}
+	}
+}
+
+func TestConnectRejectsBadAuthConfig(t *testing.T) {
+	t.Parallel()
+	tests := map[string]broker.ConnConfig{
+		"cert without key": {URL: "nats://127.0.0.1:1", TLSCert: "cert.pem"},
+		"missing nkey":     {URL: "nats://127.0.0.1:1", NKeyFile: "/nonexistent/seed.nk"},
+	}
+	for name, cfg := range tests {
+		if nc, err := broker.Connect(cfg, zap.NewNop()); err == nil {
+			nc.Close()
+			t.Errorf("Connect(%s) = nil error, want an error", name)
+		}
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	t.Parallel()
+	s := broker.Subjects{Prefix: "acme.storylane"}
+	got := []string{s.Session(true), s.Session(false), s.Invalid(), s.DeadLetter("lead-sync"), s.All()}
+	want := []string{"acme.storylane.session.known", "acme.storylane.session.unknown", "acme.storylane.invalid", "acme.storylane.dlq.lead-sync", "acme.storylane.>"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Subjects = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "a..b", "a.*", ">", "with space", "trailing."} {
+		if err := (broker.Subjects{Prefix: bad}).Validate(); err == nil {
+			t.Errorf("Subjects{%q}.Validate() = nil, want an error", bad)
+		}
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("Subjects{%q}.Validate() = %v, want nil", s.Prefix, err)
+	}
+}
+
+func TestPublishTooLarge(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, js.Conn().MaxPayload()+1)
+	_, err := broker.NewPublisher(js, "STORYLANE").Publish(ctx(t), &nats.Msg{Subject: "storylane.session.known", Data: big})
+	if !errors.Is(err, broker.ErrTooLarge) {
+		t.Errorf("Publish(too large) = %v, want %v", err, broker.ErrTooLarge)
+	}
+}

@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// ConnConfig says how to reach an external NATS server or cluster.
+type ConnConfig struct {
+	URL  string // one or more comma-separated server URLs
+	Name string // connection name shown by the server
+
+	CredsFile string // JWT user credentials file
+	NKeyFile  string // nkey seed file
+	User      string
+	Password  string
+
+	TLSCA   string // CA bundle that signs the servers' certificates
+	TLSCert string // client certificate, with TLSKey
+	TLSKey  string
+
+	// ReconnectWait is the pause between reconnection attempts; 0 keeps
+	// the nats.go default.
+	ReconnectWait time.Duration
+}
+
+// Connect connects to the servers in cfg.URL. It never gives up: when no
+// server answers yet it returns a connection that keeps reconnecting, so
+// the bridge can start before its broker and survive the broker's restarts.
+func Connect(cfg ConnConfig, logger *zap.Logger) (*nats.Conn, error) {
+	opts, err := cfg.authOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, nats.RetryOnFailedConnect(true))
+	opts = append(opts, commonOptions(cfg.Name, cfg.ReconnectWait, logger)...)
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", cfg.URL, err)
+	}
+	return nc, nil
+}
+
+// ConnectInProcess connects to an embedded server without a socket.
+func ConnectInProcess(ns *server.Server, name string, logger *zap.Logger) (*nats.Conn, error) {
+	opts := append(commonOptions(name, 0, logger), nats.InProcessServer(ns))
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded nats: %w", err)
+	}
+	return nc, nil
+}
+
+func commonOptions(name string, reconnectWait time.Duration, logger *zap.Logger) []nats.Option {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		// No buffering while disconnected: a publish fails at once and the
+		// webhook gets a 503 instead of waiting on a buffer that may never
+		// be flushed.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			logger.Error("nats error", zap.Error(err))
+		}),
+	}
+	if reconnectWait > 0 {
+		opts = append(opts, nats.ReconnectWait(reconnectWait))
+	}
+	return opts
+}
+
+func (c ConnConfig) authOptions() ([]nats.Option, error) {
+	var opts []nats.Option
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if c.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey seed %s: %w", c.NKeyFile, err)
+		}
+		opts = append(opts, o)
+	}
+	if c.User != "" || c.Password != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, errors.New("nats tls: a client certificate needs both a cert and a key")
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	return opts, nil
+}
+
+// Drain lets the subscriptions and publishes of nc finish and closes it,
+// waiting at most timeout before closing it outright.
+func Drain(nc *nats.Conn, timeout time.Duration) error {
+	if nc.IsClosed() {
+		return nil
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return fmt.Errorf("drain nats connection: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for !nc.IsClosed() {
+		if time.Now().After(deadline) {
+			nc.Close()
+			return fmt.Errorf("drain nats connection: not closed after %s", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+)
+
+// EmbeddedConfig configures the in-process JetStream server.
+type EmbeddedConfig struct {
+	// Listen is the host:port where other processes (consumers, the nats
+	// CLI) reach the server; port 0 picks a free one, "" listens nowhere.
+	Listen string
+	// DataDir holds JetStream's files; data survives a restart.
+	DataDir string
+	// MaxPayload is the largest message accepted, 0 for the server default.
+	MaxPayload int32
+}
+
+// readyTimeout bounds how long the embedded server may take to start.
+const readyTimeout = 10 * time.Second
+
+// StartEmbedded starts a JetStream server in this process and waits until
+// it accepts connections. The caller shuts it down with Shutdown and
+// WaitForShutdown.
+func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "storylane-bridge",
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		MaxPayload: cfg.MaxPayload,
+		NoSigs:     true, // the bridge owns signal handling
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := splitListen(cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		opts.Host, opts.Port = host, port
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats server: %w", err)
+	}
+	ns.SetLoggerV2(serverLogger{logger.Sugar().Named("nats-server")}, false, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(readyTimeout) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("embedded nats server on %q with data in %q: not ready after %s", cfg.Listen, cfg.DataDir, readyTimeout)
+	}
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("embedded nats server: jetstream did not start (data dir %q)", cfg.DataDir)
+	}
+	return ns, nil
+}
+
+func splitListen(listen string) (string, int, error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("nats listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("nats listen address %q: bad port", listen)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// serverLogger hands nats-server's log lines to zap.
+type serverLogger struct{ l *zap.SugaredLogger }
+
+func (s serverLogger) Noticef(format string, v ...any) { s.l.Infof(format, v...) }
+func (s serverLogger) Warnf(format string, v ...any)   { s.l.Warnf(format, v...) }
+func (s serverLogger) Fatalf(format string, v ...any)  { s.l.Errorf(format, v...) }
+func (s serverLogger) Errorf(format string, v ...any)  { s.l.Errorf(format, v...) }
+func (s serverLogger) Debugf(format string, v ...any)  { s.l.Debugf(format, v...) }
+func (s serverLogger) Tracef(format string, v ...any)  { s.l.Debugf(format, v...) }

@@ -1,0 +1,73 @@
+// Package cloudevent turns a Storylane session and its raw webhook body into
+// a CloudEvent 1.0, and maps CloudEvents to and from NATS messages in the
+// binary content mode of the CloudEvents NATS protocol binding.
+//
+// It is pure: no I/O and no logging.
+package cloudevent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+)
+
+// Event types, one per kind of session.
+const (
+	TypeKnown   = "storylane.session.known"
+	TypeUnknown = "storylane.session.unknown"
+)
+
+// DefaultSource is the source of events when none is configured.
+const DefaultSource = "https://app.storylane.io"
+
+// Origin describes where events come from and what their data follows.
+type Origin struct {
+	Source     string // CloudEvents source, a URI-reference
+	DataSchema string // URI of the JSON Schema the data follows
+}
+
+// ID returns the event id of a webhook body: its hex SHA-256. A re-delivered
+// identical webhook gets the same id, which lets JetStream and every
+// consumer recognise it.
+func ID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// Type returns the event type of a session.
+func Type(s storylane.Session) string {
+	if s.Known() {
+		return TypeKnown
+	}
+	return TypeUnknown
+}
+
+// FromSession builds the CloudEvent of a session. raw is the webhook body:
+// it becomes the event data byte for byte and is never re-encoded. time is
+// viewed_at when it parses, otherwise received.
+func FromSession(s storylane.Session, raw []byte, received time.Time, o Origin) (event.Event, error) {
+	e := event.New(event.CloudEventsVersionV1)
+	e.SetID(ID(raw))
+	e.SetType(Type(s))
+	e.SetSource(o.Source)
+	e.SetSubject(s.ID)
+	t, ok := s.ViewedTime()
+	if !ok {
+		t = received
+	}
+	e.SetTime(t.UTC())
+	e.SetDataSchema(o.DataSchema)
+	e.SetDataContentType(event.ApplicationJSON)
+	// Assigned directly: SetData would mark a []byte as binary and the JSON
+	// event format would then carry it as data_base64 instead of JSON.
+	e.DataEncoded = raw
+	if err := e.Validate(); err != nil {
+		return event.Event{}, fmt.Errorf("build event for session %q: %w", s.ID, err)
+	}
+	return e, nil
+}

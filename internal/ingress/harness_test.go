@@ -1,0 +1,151 @@
+package ingress_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	secret1 = "whsec_test_secret"
+	secret2 = "rotated-secret-2"
+)
+
+// harness is a bridge handler on a real loopback HTTP server, publishing to
+// a real embedded JetStream server.
+type harness struct {
+	nats *natstest.Server
+	js   jetstream.JetStream // a separate connection, to read the stream
+	url  string
+	logs *observer.ObservedLogs
+}
+
+func newHarness(t *testing.T, cfg ingress.Config) *harness {
+	t.Helper()
+	srv := natstest.Start(t)
+	js, err := jetstream.New(srv.Conn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc := broker.StreamConfig{Name: "STORYLANE", Subjects: broker.Subjects{Prefix: "storylane"}, Duplicates: time.Hour, Replicas: 1}
+	if _, err := broker.EnsureStream(c, js, sc); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := storylane.NewKeyring(secret1, secret2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validator, err := schemas.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Origin == (cloudevent.Origin{}) {
+		cfg.Origin = cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}
+	}
+	if cfg.Subjects.Prefix == "" {
+		cfg.Subjects = sc.Subjects
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	pub := broker.NewPublisher(js, "STORYLANE")
+	hs := httptest.NewServer(ingress.NewServer(cfg, zap.New(core), keys, validator, pub, pub))
+	t.Cleanup(hs.Close)
+	return &harness{nats: srv, js: srv.JetStream(t), url: hs.URL, logs: logs}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("answer %d body %q is not JSON: %v", r.status, r.body, err)
+	}
+	return m
+}
+
+func (h *harness) do(t *testing.T, req *http.Request) response {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{res.StatusCode, res.Header, b}
+}
+
+// post sends body signed with sig ("" sends no signature header).
+func (h *harness) post(t *testing.T, body []byte, sig string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url+ingress.WebhookPath, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if sig != "" {
+		req.Header.Set("x-storylane-signature", sig)
+	}
+	return h.do(t, req)
+}
+
+func (h *harness) get(t *testing.T, path string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.do(t, req)
+}
+
+func (h *harness) messages(t *testing.T) []*jetstream.RawStreamMsg {
+	t.Helper()
+	return natstest.Messages(t, h.js, "STORYLANE")
+}
+
+func sign(body []byte, secret string) string {
+	return storylane.Sign(body, []byte(secret))
+}
+
+func example(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := schemas.Example(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func asMsg(m *jetstream.RawStreamMsg) *nats.Msg {
+	return &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
+}

@@ -1,0 +1,40 @@
+package ingress
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+)
+
+// WebhookPath is where Storylane posts its webhooks.
+const WebhookPath = "/webhooks/storylane"
+
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.Handle(WebhookPath, s.handleWebhook()).Methods(http.MethodPost)
+	r.Handle("/healthz", s.handleHealthz()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", s.handleReadyz()).Methods(http.MethodGet, http.MethodHead)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "no such endpoint")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
+		writeError(w, req, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	return r
+}
+
+// allowedMethods lists the methods routed for the request's path, for the
+// Allow header of a 405.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	var out []string
+	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		if tpl, err := route.GetPathTemplate(); err == nil && tpl == req.URL.Path {
+			methods, _ := route.GetMethods()
+			out = append(out, methods...)
+		}
+		return nil
+	})
+	return out
+}

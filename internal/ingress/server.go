@@ -1,0 +1,88 @@
+// Package ingress is the bridge's HTTP side: it receives Storylane webhooks,
+// verifies, validates and classifies them, and answers 2xx only once the
+// event is stored in JetStream.
+package ingress
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+)
+
+// Verifier checks a body's x-storylane-signature and returns the position
+// of the secret that matched.
+type Verifier interface {
+	Verify(body []byte, signature string) (int, error)
+}
+
+// Validator checks a payload against the session schema.
+type Validator interface {
+	Validate(raw []byte) error
+}
+
+// Publisher stores a message and returns JetStream's acknowledgement.
+type Publisher interface {
+	Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error)
+}
+
+// ReadinessChecker reports whether the broker can take events now.
+type ReadinessChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// Config holds the settings of the webhook endpoint.
+type Config struct {
+	MaxBody        int64             // largest body accepted, in bytes
+	PublishTimeout time.Duration     // how long to wait for JetStream's ack
+	Origin         cloudevent.Origin // source and dataschema of events
+	Subjects       broker.Subjects
+	// Now returns the receipt time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Defaults of Config fields left at zero.
+const (
+	DefaultMaxBody        = 1 << 20
+	DefaultPublishTimeout = 5 * time.Second
+)
+
+// Server is the bridge's HTTP handler.
+type Server struct {
+	cfg       Config
+	logger    *zap.Logger
+	verifier  Verifier
+	validator Validator
+	publisher Publisher
+	ready     ReadinessChecker
+	handler   http.Handler
+}
+
+// NewServer returns the bridge's HTTP handler: every route, behind
+// middleware that gives each request an id, one log line and a recovered
+// panic.
+func NewServer(cfg Config, logger *zap.Logger, v Verifier, val Validator, p Publisher, ready ReadinessChecker) http.Handler {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, logger: logger, verifier: v, validator: val, publisher: p, ready: ready}
+	s.handler = s.withRequestLog(s.routes())
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}

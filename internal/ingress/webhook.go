@@ -1,0 +1,190 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+)
+
+// Headers on a message kept on the invalid subject.
+const (
+	InvalidReasonHeader = "Storylane-Invalid-Reason"
+	ReceivedAtHeader    = "Storylane-Received-At"
+)
+
+// retryAfter is the Retry-After of a 503, in seconds: long enough for a
+// reconnection or a leader election, short enough not to delay much.
+const retryAfter = "5"
+
+// maxReasonLen bounds the reason header of an invalid payload.
+const maxReasonLen = 1024
+
+// stored is the answer once JetStream acknowledged an event.
+type stored struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// rejected is the answer to a signed payload that is not a valid session;
+// it is kept on the invalid subject all the same.
+type rejected struct {
+	Error     string `json:"error"`
+	Reason    string `json:"reason"`
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func (s *Server) handleWebhook() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		received := s.cfg.Now()
+		body, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
+		key, err := s.verifier.Verify(body, r.Header.Get(storylane.SignatureHeader))
+		if err != nil {
+			annotate(r, zap.NamedError("signature", err))
+			msg := "invalid signature"
+			if errors.Is(err, storylane.ErrNoSignature) {
+				msg = "missing signature"
+			}
+			writeError(w, r, http.StatusUnauthorized, msg)
+			return
+		}
+		annotate(r, zap.Int("key", key))
+		msg, reason := s.message(body, received)
+		if msg == nil {
+			s.keepInvalid(w, r, body, reason, received)
+			return
+		}
+		ack, ok := s.publish(w, r, msg)
+		if !ok {
+			return
+		}
+		typ := msg.Header.Get(cloudevent.HeaderPrefix + "type")
+		annotate(r, zap.String("event_id", msg.Header.Get(jetstream.MsgIDHeader)), zap.String("type", typ),
+			zap.Uint64("seq", ack.Sequence), zap.Bool("duplicate", ack.Duplicate))
+		writeJSON(w, http.StatusOK, stored{ID: msg.Header.Get(jetstream.MsgIDHeader), Type: typ,
+			Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate})
+	}
+}
+
+// readBody reads the whole body within the limit, answering 413 past it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tooLarge := fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)
+	if r.ContentLength > s.cfg.MaxBody {
+		writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		return nil, false
+	case err != nil:
+		annotate(r, zap.NamedError("read", err))
+		writeError(w, r, http.StatusBadRequest, "could not read the body")
+		return nil, false
+	}
+	return body, true
+}
+
+// message validates, parses and classifies a verified body and encodes its
+// event; when the body is not a valid session it returns the reason instead.
+func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
+	if err := s.validator.Validate(body); err != nil {
+		return nil, err.Error()
+	}
+	session, err := storylane.Parse(body)
+	if err != nil {
+		return nil, err.Error()
+	}
+	e, err := cloudevent.FromSession(session, body, received, s.cfg.Origin)
+	if err != nil {
+		return nil, err.Error()
+	}
+	msg, err := cloudevent.ToMsg(s.cfg.Subjects.Session(session.Known()), e)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return msg, ""
+}
+
+// keepInvalid stores a signed but invalid payload on the invalid subject,
+// so nothing Storylane sent is lost, and answers 422 once it is stored.
+func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte, reason string, received time.Time) {
+	reason = headerSafe(reason)
+	msg := &nats.Msg{Subject: s.cfg.Subjects.Invalid(), Data: body, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, cloudevent.ID(body))
+	msg.Header.Set(InvalidReasonHeader, reason)
+	msg.Header.Set(ReceivedAtHeader, received.UTC().Format(time.RFC3339Nano))
+	ack, ok := s.publish(w, r, msg)
+	if !ok {
+		return
+	}
+	annotate(r, zap.String("invalid", reason), zap.Uint64("seq", ack.Sequence))
+	writeJSON(w, http.StatusUnprocessableEntity, rejected{Error: "payload is not a valid storylane session",
+		Reason: reason, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate, RequestID: requestID(r)})
+}
+
+// publish stores msg, waiting at most PublishTimeout for the ack. Without an
+// ack it answers 503 with Retry-After (413 when the broker can never take
+// it) and reports false: a 2xx is only ever sent for a stored event.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, msg *nats.Msg) (*jetstream.PubAck, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PublishTimeout)
+	defer cancel()
+	ack, err := s.publisher.Publish(ctx, msg)
+	if err == nil {
+		return ack, true
+	}
+	annotate(r, zap.NamedError("publish", err))
+	if errors.Is(err, broker.ErrTooLarge) {
+		writeError(w, r, http.StatusRequestEntityTooLarge, "body too large for the broker")
+		return nil, false
+	}
+	w.Header().Set("Retry-After", retryAfter)
+	writeError(w, r, http.StatusServiceUnavailable, "event store unavailable, retry later")
+	return nil, false
+}
+
+// headerSafe makes a reason fit a NATS header: printable ASCII on one line,
+// bounded. Control characters become spaces and other characters are
+// escaped as \uXXXX, since parts of a reason come from the payload.
+func headerSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < ' ' || r == 0x7f:
+			b.WriteByte(' ')
+		case r > 0x7e:
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() >= maxReasonLen {
+			b.WriteString("...")
+			break
+		}
+	}
+	return b.String()
+}
