@@ -110,7 +110,7 @@ func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyr
 	if secretFile != "" {
 		b, err := os.ReadFile(secretFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: read webhook secret file: %w", cli.ErrUsage, err)
+			return nil, fmt.Errorf("%w: read webhook secret file ($%s, --secret-file): %w", cli.ErrUsage, envSecretFile, err)
 		}
 		secrets = storylane.SecretsFromLines(b)
 	}

@@ -4,18 +4,6 @@
 // server or cluster with --nats-url.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/storylane-bridge/storylane-bridge/internal/cli"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	os.Exit(cli.Exit(os.Stderr, "storylane-bridge", err))
-}
+func main() { cli.Main("storylane-bridge", run) }

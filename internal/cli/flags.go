@@ -4,11 +4,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -140,4 +144,14 @@ func Exit(stderr io.Writer, command string, err error) int {
 		fmt.Fprintf(stderr, "%s: %v\n", command, err)
 		return 1
 	}
+}
+
+// Main is the whole main function of a command: it runs run with the
+// process's arguments, environment and stdout, cancelling its context on
+// SIGINT or SIGTERM, and exits with the status Exit gives.
+func Main(command string, run func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	os.Exit(Exit(os.Stderr, command, err))
 }

@@ -2,13 +2,11 @@ package ingress_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,12 +47,7 @@ func newHarness(t *testing.T, cfg ingress.Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sc := broker.StreamConfig{Name: "STORYLANE", Subjects: broker.Subjects{Prefix: "storylane"}, Duplicates: time.Hour, Replicas: 1}
-	if _, err := broker.EnsureStream(c, js, sc); err != nil {
-		t.Fatal(err)
-	}
+	sc := natstest.DefaultStream(t, js)
 	keys, err := storylane.NewKeyring(secret1, secret2)
 	if err != nil {
 		t.Fatal(err)

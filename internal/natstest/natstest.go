@@ -128,3 +128,21 @@ func Messages(tb testing.TB, js jetstream.JetStream, stream string) []*jetstream
 	}
 	return out
 }
+
+// DefaultStream creates the bridge's default stream (STORYLANE over
+// storylane.>, a one-hour duplicate window) and returns its configuration.
+func DefaultStream(tb testing.TB, js jetstream.JetStream) broker.StreamConfig {
+	tb.Helper()
+	cfg := broker.StreamConfig{
+		Name:       broker.DefaultStream,
+		Subjects:   broker.Subjects{Prefix: broker.DefaultSubjectPrefix},
+		Duplicates: time.Hour,
+		Replicas:   1,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := broker.EnsureStream(ctx, js, cfg); err != nil {
+		tb.Fatalf("natstest: %v", err)
+	}
+	return cfg
+}

@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# Static binaries for every command in cmd/, on a minimal non-root image.
+# The storylane-bridge is the default entrypoint; the others are beside it
+# in /usr/local/bin (docker run --entrypoint storylane-send ...).
+
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/ /usr/local/bin/
+# The embedded broker stores here; mount a volume to keep events.
+ENV BRIDGE_DATA_DIR=/data
+VOLUME ["/data"]
+EXPOSE 8080
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/storylane-bridge"]

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
+)
+
+const testSecret = "whsec_test_secret"
+
+// logWatcher collects the JSON log lines run writes, so a test can wait
+// for one and read its fields.
+type logWatcher struct {
+	mu      sync.Mutex
+	partial []byte
+	entries []map[string]any
+	raw     bytes.Buffer
+}
+
+func (l *logWatcher) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.raw.Write(p)
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		var m map[string]any
+		if json.Unmarshal(l.partial[:i], &m) == nil {
+			l.entries = append(l.entries, m)
+		}
+		l.partial = l.partial[i+1:]
+	}
+}
+
+// wait returns the first entry with the message msg, failing after 15s.
+func (l *logWatcher) wait(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		l.mu.Lock()
+		for _, e := range l.entries {
+			if e["msg"] == msg {
+				l.mu.Unlock()
+				return e
+			}
+		}
+		l.mu.Unlock()
+	}
+	t.Fatalf("no %q log line after 15s; log:\n%s", msg, l.String())
+	return nil
+}
+
+func (l *logWatcher) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.raw.String()
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// bridge is run() going in this process.
+type bridge struct {
+	url     string // http://host:port
+	natsURL string // the embedded server's client URL, when embedded
+	logs    *logWatcher
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startBridge(t *testing.T, vars map[string]string, args ...string) *bridge {
+	t.Helper()
+	if vars == nil {
+		vars = map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &bridge{logs: &logWatcher{}, cancel: cancel, done: make(chan error, 1)}
+	args = append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)
+	go func() { b.done <- run(ctx, args, env(vars), b.logs) }()
+	t.Cleanup(func() { b.stop(t) })
+	b.url = "http://" + b.logs.wait(t, "listening")["addr"].(string)
+	if !strings.Contains(strings.Join(args, " "), "--nats-url") {
+		b.natsURL = b.logs.wait(t, "embedded nats started")["client_url"].(string)
+	}
+	return b
+}
+
+// stop cancels run and returns its error; stopping twice returns nil.
+func (b *bridge) stop(t *testing.T) error {
+	t.Helper()
+	if b.done == nil {
+		return nil
+	}
+	b.cancel()
+	select {
+	case err := <-b.done:
+		b.done = nil
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("run did not return 30s after cancel; log:\n%s", b.logs)
+		return nil
+	}
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+}
+
+func post(t *testing.T, url string, body []byte, secret string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/webhooks/storylane", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-storylane-signature", storylane.Sign(body, []byte(secret)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatalf("POST answer %d is not JSON: %v", res.StatusCode, err)
+	}
+	return answer{res.StatusCode, m}
+}
+
+func example(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := schemas.Example(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// streamMessages reads the stream through a client connection to url.
+func streamMessages(t *testing.T, url, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	nc, err := broker.Connect(broker.ConnConfig{URL: url, Name: "test-reader"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return natstest.Messages(t, js, stream)
+}
+
+func TestRunRefusesToStartWithoutSecret(t *testing.T) {
+	t.Parallel()
+	secretFile := t.TempDir() + "/secrets"
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+	}{
+		{"no secret", nil, nil},
+		{"blank secret", map[string]string{"STORYLANE_WEBHOOK_SECRET": " , "}, nil},
+		{"missing file", map[string]string{"STORYLANE_WEBHOOK_SECRET_FILE": secretFile}, nil},
+		{"both", map[string]string{"STORYLANE_WEBHOOK_SECRET": "a"}, []string{"--secret-file", secretFile}},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), &out)
+		var stderr bytes.Buffer
+		if code := cli.Exit(&stderr, "storylane-bridge", err); code != 2 {
+			t.Errorf("run(%s) exit = %d (%v), want 2", tt.name, code, err)
+		}
+		if !strings.Contains(stderr.String(), "STORYLANE_WEBHOOK_SECRET") {
+			t.Errorf("run(%s) says %q, want it to name STORYLANE_WEBHOOK_SECRET", tt.name, stderr.String())
+		}
+	}
+}
+
+func TestRunRejectsBadConfiguration(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret}
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+	}{
+		{"unknown flag", base, []string{"--bogus"}},
+		{"positional argument", base, []string{"extra"}},
+		{"zero max body", base, []string{"--max-body", "0"}},
+		{"max body from env not a number", map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "BRIDGE_MAX_BODY": "lots"}, nil},
+		{"empty source", base, []string{"--source", ""}},
+		{"wildcard prefix", base, []string{"--subject-prefix", "a.*"}},
+		{"stream name with dot", base, []string{"--stream", "A.B"}},
+		{"zero replicas", base, []string{"--stream-replicas", "0"}},
+		{"window longer than max age", base, []string{"--stream-max-age", "1m", "--stream-duplicate-window", "1h"}},
+		{"log level", base, []string{"--log-level", "loud"}},
+		{"log format", base, []string{"--log-format", "xml"}},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), io.Discard)
+		if !errors.Is(err, cli.ErrUsage) {
+			t.Errorf("run(%s) = %v, want an error wrapping ErrUsage", tt.name, err)
+		}
+	}
+}
+
+func TestHelpListsEveryFlagAndVariable(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) || cli.Exit(io.Discard, "x", err) != 0 {
+		t.Fatalf("run(--help) = %v, want flag.ErrHelp and exit 0", err)
+	}
+	for _, want := range []string{
+		"--listen", "BRIDGE_LISTEN", "--max-body", "BRIDGE_MAX_BODY", "--source", "BRIDGE_SOURCE",
+		"--publish-timeout", "BRIDGE_PUBLISH_TIMEOUT", "--shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT",
+		"--secret-file", "STORYLANE_WEBHOOK_SECRET_FILE", "$STORYLANE_WEBHOOK_SECRET\n",
+		"--nats-url", "NATS_URL", "--nats-creds", "NATS_CREDS", "--nats-nkey", "NATS_NKEY",
+		"--nats-user", "NATS_USER", "--nats-password", "NATS_PASSWORD", "--nats-tls-ca", "NATS_TLS_CA",
+		"--nats-tls-cert", "NATS_TLS_CERT", "--nats-tls-key", "NATS_TLS_KEY",
+		"--nats-listen", "BRIDGE_NATS_LISTEN", "--data-dir", "BRIDGE_DATA_DIR",
+		"--stream", "STREAM_NAME", "--subject-prefix", "STREAM_SUBJECT_PREFIX",
+		"--stream-max-age", "STREAM_MAX_AGE", "--stream-duplicate-window", "STREAM_DUPLICATE_WINDOW",
+		"--stream-replicas", "STREAM_REPLICAS", "--log-format", "LOG_FORMAT", "--log-level", "LOG_LEVEL",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %q", want)
+		}
+	}
+}
+
+func TestFlagsWinOverEnvironment(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"STORYLANE_WEBHOOK_SECRET": testSecret,
+		"BRIDGE_SOURCE":            "urn:from:env",
+		"STREAM_SUBJECT_PREFIX":    "acme.storylane",
+		"BRIDGE_DATA_DIR":          t.TempDir(),
+	}
+	b := startBridge(t, vars, "--source", "urn:from:flag")
+	if a := post(t, b.url, example(t, "known"), testSecret); a.status != http.StatusOK {
+		t.Fatalf("POST known = %d %v, want 200", a.status, a.body)
+	}
+	msgs := streamMessages(t, b.natsURL, "STORYLANE")
+	if len(msgs) != 1 || msgs[0].Subject != "acme.storylane.session.known" || msgs[0].Header.Get("ce-source") != "urn:from:flag" {
+		t.Errorf("stored %d messages, first on %q from %q, want acme.storylane.session.known from urn:from:flag",
+			len(msgs), msgs[0].Subject, msgs[0].Header.Get("ce-source"))
+	}
+}
+
+func TestSecretFileRotation(t *testing.T) {
+	t.Parallel()
+	file := t.TempDir() + "/secrets"
+	if err := os.WriteFile(file, []byte("whsec_test_secret\r\n\nrotated-secret-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startBridge(t, map[string]string{"STORYLANE_WEBHOOK_SECRET_FILE": file}, "--data-dir", t.TempDir())
+	for i, secret := range []string{"whsec_test_secret", "rotated-secret-2"} {
+		body := []byte(fmt.Sprintf(`{"id":"rotation-%d"}`, i))
+		if a := post(t, b.url, body, secret); a.status != http.StatusOK {
+			t.Errorf("POST signed with secret %d = %d %v, want 200", i+1, a.status, a.body)
+		}
+	}
+	body := []byte(`{"id":"forged"}`)
+	if a := post(t, b.url, body, "some-other-secret"); a.status != http.StatusUnauthorized {
+		t.Errorf("POST signed with an unknown secret = %d, want 401", a.status)
+	}
+}
+
+func TestRestartKeepsEvents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := startBridge(t, nil, "--data-dir", dir)
+	known := example(t, "known")
+	if a := post(t, b.url, known, testSecret); a.status != http.StatusOK {
+		t.Fatalf("POST known = %d %v, want 200", a.status, a.body)
+	}
+	if err := b.stop(t); err != nil {
+		t.Fatalf("run after cancel = %v, want nil", err)
+	}
+
+	b = startBridge(t, nil, "--data-dir", dir)
+	if a := post(t, b.url, example(t, "unknown"), testSecret); a.status != http.StatusOK || a.body["seq"] != float64(2) {
+		t.Errorf("POST unknown after restart = %d %v, want 200 with seq 2", a.status, a.body)
+	}
+	// The duplicate window outlives the restart.
+	if a := post(t, b.url, known, testSecret); a.body["duplicate"] != true || a.body["seq"] != float64(1) {
+		t.Errorf("POST known again after restart = %v, want a duplicate of seq 1", a.body)
+	}
+	msgs := streamMessages(t, b.natsURL, "STORYLANE")
+	if len(msgs) != 2 || !bytes.Equal(msgs[0].Data, known) {
+		t.Errorf("after restart the stream holds %d messages, want the earlier event and the new one", len(msgs))
+	}
+}
+
+func TestExternalBrokerStartedAfterTheBridge(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	srv.Stop()
+	vars := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": srv.URL()}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logWatcher{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, env(vars), logs) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v, want nil", err)
+		}
+	}()
+	logs.wait(t, "waiting for the stream")
+	srv.Restart()
+	url := "http://" + logs.wait(t, "listening")["addr"].(string)
+	if a := post(t, url, example(t, "unknown"), testSecret); a.status != http.StatusOK {
+		t.Fatalf("POST via external broker = %d %v, want 200", a.status, a.body)
+	}
+	if msgs := natstest.Messages(t, srv.JetStream(t), "STORYLANE"); len(msgs) != 1 {
+		t.Errorf("external stream holds %d messages, want 1", len(msgs))
+	}
+}

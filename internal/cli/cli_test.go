@@ -1,0 +1,134 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParsePrecedence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"default", nil, nil, "default"},
+		{"environment", nil, map[string]string{"THING": "from-env"}, "from-env"},
+		{"flag over environment", []string{"--thing", "from-flag"}, map[string]string{"THING": "from-env"}, "from-flag"},
+		{"flag set to empty over environment", []string{"--thing="}, map[string]string{"THING": "from-env"}, ""},
+		{"empty variable is unset", nil, map[string]string{"THING": ""}, "default"},
+	}
+	for _, tt := range tests {
+		var thing string
+		f := cli.NewFlagSet("test", "a test", io.Discard)
+		f.StringVar(&thing, "thing", "THING", "default", "a thing")
+		if err := f.Parse(tt.args, env(tt.vars)); err != nil {
+			t.Fatalf("Parse(%s) = %v", tt.name, err)
+		}
+		if thing != tt.want {
+			t.Errorf("Parse(%s) thing = %q, want %q", tt.name, thing, tt.want)
+		}
+	}
+}
+
+func TestParseTypedVariables(t *testing.T) {
+	t.Parallel()
+	var (
+		d time.Duration
+		i int
+		n int64
+		b bool
+	)
+	f := cli.NewFlagSet("test", "a test", io.Discard)
+	f.DurationVar(&d, "wait", "WAIT", time.Second, "")
+	f.IntVar(&i, "count", "COUNT", 1, "")
+	f.Int64Var(&n, "size", "SIZE", 1, "")
+	f.BoolVar(&b, "on", "ON", false, "")
+	vars := map[string]string{"WAIT": "90s", "COUNT": "3", "SIZE": "4096", "ON": "true"}
+	if err := f.Parse(nil, env(vars)); err != nil {
+		t.Fatal(err)
+	}
+	if d != 90*time.Second || i != 3 || n != 4096 || !b {
+		t.Errorf("Parse(env %v) = %v %v %v %v, want 90s 3 4096 true", vars, d, i, n, b)
+	}
+	f = cli.NewFlagSet("test", "a test", io.Discard)
+	f.DurationVar(&d, "wait", "WAIT", time.Second, "")
+	f.IntVar(&i, "count", "COUNT", 1, "")
+	err := f.Parse(nil, env(map[string]string{"WAIT": "soon", "COUNT": "many"}))
+	if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), "WAIT") || !strings.Contains(err.Error(), "COUNT") {
+		t.Errorf("Parse(bad env) = %v, want a usage error naming WAIT and COUNT", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	var s string
+	f := cli.NewFlagSet("tool", "Does a thing.", &out)
+	f.StringVar(&s, "target", "TOOL_TARGET", "x", "where the thing goes")
+	f.EnvOnly("TOOL_SECRET", "the secret")
+	if err := f.Parse([]string{"--help"}, env(nil)); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Parse(--help) = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"Usage: tool", "Does a thing.", "--target", "[$TOOL_TARGET]", "where the thing goes", `(default "x")`, "$TOOL_SECRET"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help = %q, want it to contain %q", out.String(), want)
+		}
+	}
+}
+
+func TestExit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{flag.ErrHelp, 0},
+		{fmt.Errorf("%w: bad flag", cli.ErrUsage), 2},
+		{errors.New("broker down"), 1},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		if got := cli.Exit(&stderr, "tool", tt.err); got != tt.code {
+			t.Errorf("Exit(%v) = %d, want %d", tt.err, got, tt.code)
+		}
+		if tt.code != 0 && !strings.HasPrefix(stderr.String(), "tool: ") {
+			t.Errorf("Exit(%v) printed %q, want it prefixed with the command", tt.err, stderr.String())
+		}
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	logger, err := cli.NewLogger(cli.LogConfig{Format: "json", Level: "warn"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("hidden")
+	logger.Warn("shown")
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil || line["msg"] != "shown" {
+		t.Errorf("json logger at warn wrote %q, want one JSON line for the warning", out.String())
+	}
+	for _, c := range []cli.LogConfig{{Format: "xml", Level: "info"}, {Format: "json", Level: "chatty"}} {
+		if _, err := cli.NewLogger(c, io.Discard); !errors.Is(err, cli.ErrUsage) {
+			t.Errorf("NewLogger(%+v) = %v, want a usage error", c, err)
+		}
+	}
+}
