@@ -8,13 +8,20 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/... \
+ && mkdir -p /data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
-# The embedded broker stores here; mount a volume to keep events.
+# The embedded broker stores here. Created owned by the nonroot user (65532)
+# so that a fresh volume mounted on it is writable.
+COPY --from=build --chown=65532:65532 /data /data
 ENV BRIDGE_DATA_DIR=/data
 VOLUME ["/data"]
 EXPOSE 8080
 USER nonroot:nonroot
+# Shutdown finishes requests in flight (up to BRIDGE_SHUTDOWN_TIMEOUT, 25s)
+# then drains NATS: stop containers with a timeout above that
+# (docker stop -t 40, terminationGracePeriodSeconds: 40).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/storylane-bridge"]

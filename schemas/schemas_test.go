@@ -94,6 +94,7 @@ func TestValidateRejects(t *testing.T) {
 		{"no id", `{"name":"Product Demo"}`, `at "/"`},
 		{"empty id", `{"id":""}`, `at "/id"`},
 		{"numeric id", `{"id":42}`, `at "/id"`},
+		{"huge id", `{"id":"` + strings.Repeat("x", 1025) + `"}`, `at "/id"`},
 		{"lead is a string", `{"id":"s","lead":"john"}`, `at "/lead"`},
 		{"completion is a string", `{"id":"s","completion":"30%"}`, `at "/completion"`},
 		{"email is a number", `{"id":"s","lead":{"email":5}}`, `at "/lead/email"`},

@@ -38,6 +38,7 @@ type config struct {
 	nats            broker.ConnConfig
 	natsListen      string
 	dataDir         string
+	syncInterval    string
 	stream          broker.StreamConfig
 	log             cli.LogConfig
 }
@@ -52,9 +53,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT", 25*time.Second, "how long shutdown waits for requests in flight")
 	f.StringVar(&c.secretFile, "secret-file", envSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+envSecret+")")
 	f.EnvOnly(envSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
-	f.NATS(&c.nats)
-	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; empty for none")
+	f.NATS(&c.nats, "")
+	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; none for no listener")
 	f.StringVar(&c.dataDir, "data-dir", "BRIDGE_DATA_DIR", "./data", "embedded broker: `directory` of JetStream's files")
+	f.StringVar(&c.syncInterval, "sync-interval", "BRIDGE_SYNC_INTERVAL", "2m", "embedded broker: how often JetStream fsyncs (a `duration`), or always")
 	f.Stream(&c.stream.Name, &c.stream.Subjects)
 	f.DurationVar(&c.stream.MaxAge, "stream-max-age", "STREAM_MAX_AGE", 0, "drop events older than this; 0 keeps them forever")
 	f.DurationVar(&c.stream.Duplicates, "stream-duplicate-window", "STREAM_DUPLICATE_WINDOW", time.Hour, "window in which a re-delivered webhook is stored once")
@@ -69,8 +71,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 
 func (c config) validate() error {
 	var problems []string
-	if c.maxBody <= 0 {
-		problems = append(problems, "--max-body must be positive")
+	if c.maxBody <= 0 || c.maxBody > maxMaxBody {
+		problems = append(problems, fmt.Sprintf("--max-body must be between 1 and %d (NATS's largest payload, less room for headers)", maxMaxBody))
+	}
+	if _, _, err := c.sync(); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if c.publishTimeout <= 0 || c.shutdownTimeout <= 0 {
 		problems = append(problems, "--publish-timeout and --shutdown-timeout must be positive")
@@ -97,6 +102,22 @@ func (c config) validate() error {
 		return fmt.Errorf("%w: %s", cli.ErrUsage, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// maxMaxBody keeps a body and its headers under nats-server's hard limit of
+// 64 MiB per message.
+const maxMaxBody = 64<<20 - headerRoom
+
+// sync reads --sync-interval.
+func (c config) sync() (time.Duration, bool, error) {
+	if c.syncInterval == "always" {
+		return 0, true, nil
+	}
+	d, err := time.ParseDuration(c.syncInterval)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("--sync-interval %q: want a positive duration or always", c.syncInterval)
+	}
+	return d, false, nil
 }
 
 // loadKeyring reads the webhook secrets from $STORYLANE_WEBHOOK_SECRET or

@@ -54,13 +54,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := ensureStream(ctx, js, cfg, logger); err != nil {
 		return err
 	}
-	if max := nc.MaxPayload(); max < cfg.maxBody+headerRoom {
-		logger.Warn("the broker's max payload is below --max-body: larger webhooks will get 413",
-			zap.Int64("max_payload", max), zap.Int64("max_body", cfg.maxBody))
+	maxBody := cfg.maxBody
+	if limit := nc.MaxPayload() - headerRoom; limit < maxBody {
+		// Checked before reading a body, so a webhook too large for the
+		// broker is refused at once rather than after its signature.
+		maxBody = max(limit, 1)
+		logger.Warn("the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server",
+			zap.Int64("max_payload", nc.MaxPayload()), zap.Int64("max_body", maxBody))
 	}
 	pub := broker.NewPublisher(js, cfg.stream.Name)
 	handler := ingress.NewServer(ingress.Config{
-		MaxBody:        cfg.maxBody,
+		MaxBody:        maxBody,
 		PublishTimeout: cfg.publishTimeout,
 		Origin:         cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
 		Subjects:       cfg.stream.Subjects,
@@ -78,13 +82,16 @@ func openBroker(cfg config, logger *zap.Logger) (*nats.Conn, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		logger.Info("using external nats", zap.String("url", cfg.nats.URL))
+		logger.Info("using external nats", zap.String("url", broker.RedactURLs(cfg.nats.URL)))
 		return nc, func() { drain(nc, logger) }, nil
 	}
+	syncInterval, syncAlways, _ := cfg.sync() // validated with the config
 	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		Listen:     cfg.natsListen,
-		DataDir:    cfg.dataDir,
-		MaxPayload: int32(max(cfg.maxBody+headerRoom, 1<<20)),
+		Listen:       cfg.natsListen,
+		DataDir:      cfg.dataDir,
+		MaxPayload:   int32(max(cfg.maxBody+headerRoom, 1<<20)),
+		SyncInterval: syncInterval,
+		SyncAlways:   syncAlways,
 	}, logger)
 	if err != nil {
 		return nil, nil, err
@@ -98,8 +105,8 @@ func openBroker(cfg config, logger *zap.Logger) (*nats.Conn, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	url := "none"
-	if cfg.natsListen != "" {
+	url := broker.NoListen
+	if ns.Addr() != nil {
 		url = ns.ClientURL()
 	}
 	logger.Info("embedded nats started", zap.String("client_url", url), zap.String("data_dir", cfg.dataDir))
@@ -122,27 +129,25 @@ func drain(nc *nats.Conn, logger *zap.Logger) {
 // ensureStream creates or updates the stream. Against an external broker it
 // waits for the broker instead of failing, so the bridge may start first.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg config, logger *zap.Logger) error {
-	wait := 500 * time.Millisecond
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		info, err := broker.EnsureStream(attempt, js, cfg.stream)
-		cancel()
-		if err == nil {
-			logger.Info("stream ready", zap.String("stream", info.Config.Name), zap.Strings("subjects", info.Config.Subjects),
-				zap.Uint64("messages", info.State.Msgs), zap.Duration("duplicate_window", info.Config.Duplicates))
-			return nil
-		}
-		if cfg.nats.URL == "" {
-			return err
-		}
-		logger.Warn("waiting for the stream", zap.Error(err), zap.Duration("retry_in", wait))
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the stream: %w", ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Second)
+	var info *jetstream.StreamInfo
+	ensure := func(ctx context.Context) (err error) {
+		info, err = broker.EnsureStream(ctx, js, cfg.stream)
+		return err
 	}
+	var err error
+	if cfg.nats.URL == "" {
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = ensure(attempt)
+		cancel()
+	} else {
+		err = cli.Await(ctx, logger, "the stream", ensure)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stream ready", zap.String("stream", info.Config.Name), zap.Strings("subjects", info.Config.Subjects),
+		zap.Uint64("messages", info.State.Msgs), zap.Duration("duplicate_window", info.Config.Duplicates))
+	return nil
 }
 
 // serve answers HTTP until ctx is done, then shuts down: it stops accepting,

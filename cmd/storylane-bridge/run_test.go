@@ -101,7 +101,7 @@ func startBridge(t *testing.T, vars map[string]string, args ...string) *bridge {
 	go func() { b.done <- run(ctx, args, env(vars), b.logs) }()
 	t.Cleanup(func() { b.stop(t) })
 	b.url = "http://" + b.logs.wait(t, "listening")["addr"].(string)
-	if !strings.Contains(strings.Join(args, " "), "--nats-url") {
+	if vars["NATS_URL"] == "" && !strings.Contains(strings.Join(args, " "), "--nats-url") {
 		b.natsURL = b.logs.wait(t, "embedded nats started")["client_url"].(string)
 	}
 	return b
@@ -179,22 +179,26 @@ func TestRunRefusesToStartWithoutSecret(t *testing.T) {
 		name string
 		vars map[string]string
 		args []string
+		says []string
 	}{
-		{"no secret", nil, nil},
-		{"blank secret", map[string]string{"STORYLANE_WEBHOOK_SECRET": " , "}, nil},
-		{"missing file", map[string]string{"STORYLANE_WEBHOOK_SECRET_FILE": secretFile}, nil},
-		{"both", map[string]string{"STORYLANE_WEBHOOK_SECRET": "a"}, []string{"--secret-file", secretFile}},
+		{"no secret", nil, nil, []string{"$STORYLANE_WEBHOOK_SECRET to", "$STORYLANE_WEBHOOK_SECRET_FILE to"}},
+		{"blank secret", map[string]string{"STORYLANE_WEBHOOK_SECRET": " , "}, nil, []string{"$STORYLANE_WEBHOOK_SECRET to"}},
+		{"missing file", map[string]string{"STORYLANE_WEBHOOK_SECRET_FILE": secretFile}, nil, []string{"$STORYLANE_WEBHOOK_SECRET_FILE", "no such file"}},
+		{"both", map[string]string{"STORYLANE_WEBHOOK_SECRET": "a"}, []string{"--secret-file", secretFile}, []string{"either $STORYLANE_WEBHOOK_SECRET or"}},
 	}
 	for _, tt := range tests {
-		var out bytes.Buffer
-		err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), &out)
-		var stderr bytes.Buffer
-		if code := cli.Exit(&stderr, "storylane-bridge", err); code != 2 {
-			t.Errorf("run(%s) exit = %d (%v), want 2", tt.name, code, err)
-		}
-		if !strings.Contains(stderr.String(), "STORYLANE_WEBHOOK_SECRET") {
-			t.Errorf("run(%s) says %q, want it to name STORYLANE_WEBHOOK_SECRET", tt.name, stderr.String())
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), io.Discard)
+			var stderr bytes.Buffer
+			if code := cli.Exit(&stderr, "storylane-bridge", err); code != 2 {
+				t.Errorf("run(%s) exit = %d (%v), want 2", tt.name, code, err)
+			}
+			for _, want := range tt.says {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("run(%s) says %q, want it to say %q", tt.name, stderr.String(), want)
+				}
+			}
+		})
 	}
 }
 
@@ -217,12 +221,17 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"window longer than max age", base, []string{"--stream-max-age", "1m", "--stream-duplicate-window", "1h"}},
 		{"log level", base, []string{"--log-level", "loud"}},
 		{"log format", base, []string{"--log-format", "xml"}},
+		{"max body over NATS's limit", base, []string{"--max-body", "67108864"}},
+		{"sync interval", base, []string{"--sync-interval", "sometimes"}},
+		{"negative sync interval", base, []string{"--sync-interval", "-1s"}},
 	}
 	for _, tt := range tests {
-		err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), io.Discard)
-		if !errors.Is(err, cli.ErrUsage) {
-			t.Errorf("run(%s) = %v, want an error wrapping ErrUsage", tt.name, err)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), io.Discard)
+			if !errors.Is(err, cli.ErrUsage) {
+				t.Errorf("run(%s) = %v, want an error wrapping ErrUsage", tt.name, err)
+			}
+		})
 	}
 }
 
@@ -264,9 +273,12 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 		t.Fatalf("POST known = %d %v, want 200", a.status, a.body)
 	}
 	msgs := streamMessages(t, b.natsURL, "STORYLANE")
-	if len(msgs) != 1 || msgs[0].Subject != "acme.storylane.session.known" || msgs[0].Header.Get("ce-source") != "urn:from:flag" {
-		t.Errorf("stored %d messages, first on %q from %q, want acme.storylane.session.known from urn:from:flag",
-			len(msgs), msgs[0].Subject, msgs[0].Header.Get("ce-source"))
+	if len(msgs) != 1 {
+		t.Fatalf("stored %d messages, want 1", len(msgs))
+	}
+	if msgs[0].Subject != "acme.storylane.session.known" || msgs[0].Header.Get("ce-source") != "urn:from:flag" {
+		t.Errorf("stored on %q from %q, want acme.storylane.session.known from urn:from:flag",
+			msgs[0].Subject, msgs[0].Header.Get("ce-source"))
 	}
 }
 
@@ -338,5 +350,67 @@ func TestExternalBrokerStartedAfterTheBridge(t *testing.T) {
 	}
 	if msgs := natstest.Messages(t, srv.JetStream(t), "STORYLANE"); len(msgs) != 1 {
 		t.Errorf("external stream holds %d messages, want 1", len(msgs))
+	}
+}
+
+func TestNoListenerAndSyncAlways(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "BRIDGE_NATS_LISTEN": "none", "BRIDGE_SYNC_INTERVAL": "always"}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logWatcher{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, env(vars), logs)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v, want nil", err)
+		}
+	}()
+	if got := logs.wait(t, "embedded nats started")["client_url"]; got != "none" {
+		t.Errorf("embedded nats client_url = %v, want none: BRIDGE_NATS_LISTEN=none allows no other process in", got)
+	}
+	url := "http://" + logs.wait(t, "listening")["addr"].(string)
+	if a := post(t, url, example(t, "unknown"), testSecret); a.status != http.StatusOK {
+		t.Errorf("POST with no listener and sync always = %d %v, want 200", a.status, a.body)
+	}
+}
+
+// TestBodyLimitFollowsTheBroker runs the bridge against a broker whose
+// max_payload is smaller than --max-body: a body the broker could not take
+// is refused with 413 before anything is read, a small one is stored.
+func TestBodyLimitFollowsTheBroker(t *testing.T) {
+	t.Parallel()
+	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), MaxPayload: 100 << 10}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	b := startBridge(t, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": ns.ClientURL()})
+	b.logs.wait(t, "the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server")
+	big := []byte(`{"id":"big","pad":"` + strings.Repeat("x", 40<<10) + `"}`)
+	if a := post(t, b.url, big, testSecret); a.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST 40 KiB to a bridge on a 100 KiB broker = %d, want 413", a.status)
+	}
+	if a := post(t, b.url, example(t, "known"), testSecret); a.status != http.StatusOK {
+		t.Errorf("POST known = %d %v, want 200", a.status, a.body)
+	}
+}
+
+// TestLogsHideNATSCredentials runs the bridge against a URL carrying a
+// password and checks that no log line shows it.
+func TestLogsHideNATSCredentials(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	url := strings.Replace(srv.URL(), "nats://", "nats://alice:s3cretpw@", 1)
+	b := startBridge(t, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": url})
+	post(t, b.url, example(t, "known"), testSecret)
+	b.stop(t)
+	if strings.Contains(b.logs.String(), "s3cretpw") {
+		t.Errorf("the log shows the NATS password:\n%s", b.logs)
+	}
+	if strings.Contains(b.logs.String(), testSecret) {
+		t.Errorf("the log shows the webhook secret")
 	}
 }

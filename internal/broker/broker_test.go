@@ -248,3 +248,29 @@ func TestPublishTooLarge(t *testing.T) {
 		t.Errorf("Publish(too large) = %v, want %v", err, broker.ErrTooLarge)
 	}
 }
+
+func TestEnsureStreamRefusesMemoryStorage(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	if _, err := js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "STORYLANE", Subjects: []string{"storylane.>"}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.EnsureStream(ctx(t), js, streamConfig()); err == nil || !strings.Contains(err.Error(), "file storage") {
+		t.Errorf("EnsureStream() over a memory stream = %v, want an error asking for file storage", err)
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"nats://alice:s3cret@a:4222,tls://bob:pw@b:4222", "nats://alice:xxxxx@a:4222,tls://bob:xxxxx@b:4222"},
+		{"nats://s3cret-token@a:4222", "nats://redacted@a:4222"},
+		{"nats://a:4222, nats://b:4222", "nats://a:4222, nats://b:4222"},
+	}
+	for _, tt := range tests {
+		if got := broker.RedactURLs(tt.in); got != tt.want {
+			t.Errorf("RedactURLs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

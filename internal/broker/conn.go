@@ -3,6 +3,8 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -41,9 +43,35 @@ func Connect(cfg ConnConfig, logger *zap.Logger) (*nats.Conn, error) {
 	opts = append(opts, commonOptions(cfg.Name, cfg.ReconnectWait, logger)...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("connect to nats %s: %w", RedactURLs(cfg.URL), err)
 	}
 	return nc, nil
+}
+
+// RedactURLs hides the credentials in a comma-separated list of server URLs,
+// so the list can be logged: a password, or a user part standing alone,
+// which NATS reads as a token.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(unparsable url)"
+		case err != nil || u.User == nil:
+		case hasPassword(u.User):
+			parts[i] = u.Redacted()
+		default:
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func hasPassword(u *url.Userinfo) bool {
+	_, ok := u.Password()
+	return ok
 }
 
 // ConnectInProcess connects to an embedded server without a socket.

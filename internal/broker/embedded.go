@@ -13,13 +13,22 @@ import (
 // EmbeddedConfig configures the in-process JetStream server.
 type EmbeddedConfig struct {
 	// Listen is the host:port where other processes (consumers, the nats
-	// CLI) reach the server; port 0 picks a free one, "" listens nowhere.
+	// CLI) reach the server; port 0 picks a free one, "" or "none" listens
+	// nowhere.
 	Listen string
 	// DataDir holds JetStream's files; data survives a restart.
 	DataDir string
 	// MaxPayload is the largest message accepted, 0 for the server default.
 	MaxPayload int32
+	// SyncInterval is how often JetStream fsyncs its files; 0 keeps the
+	// server's default (two minutes). SyncAlways fsyncs every message.
+	SyncInterval time.Duration
+	SyncAlways   bool
 }
+
+// NoListen is the Listen value for an embedded server that only this
+// process reaches; an empty environment variable cannot say it.
+const NoListen = "none"
 
 // readyTimeout bounds how long the embedded server may take to start.
 const readyTimeout = 10 * time.Second
@@ -29,13 +38,15 @@ const readyTimeout = 10 * time.Second
 // WaitForShutdown.
 func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*server.Server, error) {
 	opts := &server.Options{
-		ServerName: "storylane-bridge",
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		MaxPayload: cfg.MaxPayload,
-		NoSigs:     true, // the bridge owns signal handling
+		ServerName:   "storylane-bridge",
+		JetStream:    true,
+		StoreDir:     cfg.DataDir,
+		MaxPayload:   cfg.MaxPayload,
+		SyncInterval: cfg.SyncInterval,
+		SyncAlways:   cfg.SyncAlways,
+		NoSigs:       true, // the bridge owns signal handling
 	}
-	if cfg.Listen == "" {
+	if cfg.Listen == "" || cfg.Listen == NoListen {
 		opts.DontListen = true
 	} else {
 		host, port, err := splitListen(cfg.Listen)

@@ -51,6 +51,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		return nil, fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 	}
 	info := s.CachedInfo()
+	if info.Config.Storage != jetstream.FileStorage {
+		return nil, fmt.Errorf("stream %s exists with %s storage; events must survive a restart, so it needs file storage", cfg.Name, info.Config.Storage)
+	}
 	sc := info.Config
 	cfg.apply(&sc)
 	if sameOwnedSettings(info.Config, sc) {

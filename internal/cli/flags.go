@@ -151,6 +151,12 @@ func Exit(stderr io.Writer, command string, err error) int {
 // SIGINT or SIGTERM, and exits with the status Exit gives.
 func Main(command string, run func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, the default behaviour again: a second
+		// one ends a shutdown that takes too long.
+		<-ctx.Done()
+		stop()
+	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
 	os.Exit(Exit(os.Stderr, command, err))

@@ -11,10 +11,11 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 )
 
-// NATS defines the flags of a connection to an external NATS server, the
-// same in every binary.
-func (f *FlagSet) NATS(c *broker.ConnConfig) {
-	f.StringVar(&c.URL, "nats-url", "NATS_URL", "", "NATS server URL(s), comma-separated")
+// NATS defines the flags of a connection to a NATS server, the same in
+// every binary; defaultURL is the bridge's embedded broker for consumers,
+// and empty for the bridge itself.
+func (f *FlagSet) NATS(c *broker.ConnConfig, defaultURL string) {
+	f.StringVar(&c.URL, "nats-url", "NATS_URL", defaultURL, "NATS server URL(s), comma-separated")
 	f.StringVar(&c.CredsFile, "nats-creds", "NATS_CREDS", "", "NATS user credentials (JWT) `file`")
 	f.StringVar(&c.NKeyFile, "nats-nkey", "NATS_NKEY", "", "NATS nkey seed `file`")
 	f.StringVar(&c.User, "nats-user", "NATS_USER", "", "NATS user name")

@@ -181,3 +181,31 @@ func jsonString(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// TestSDKReaderLeavesPercentEncoding shows why FromMsg percent-decodes
+// before handing a message to the SDK: the SDK's NATS reader (v2.16.2)
+// returns header values as they are. Should a later SDK decode them itself,
+// this fails, and FromMsg must stop decoding or it would decode twice.
+func TestSDKReaderLeavesPercentEncoding(t *testing.T) {
+	t.Parallel()
+	raw := []byte(`{"id":"a b%"}`)
+	e, err := cloudevent.FromSession(session(t, raw), raw, time.Now(), origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cloudevent.ToMsg("storylane.session.unknown", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk, err := binding.ToEvent(context.Background(), natsce.NewMessage(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sdk.Subject(); got != "a%20b%25" {
+		t.Errorf("SDK reader subject = %q, want the raw header a%%20b%%25", got)
+	}
+	ours, err := cloudevent.FromMsg(msg)
+	if err != nil || ours.Subject() != "a b%" {
+		t.Errorf("FromMsg subject = %q, %v, want %q", ours.Subject(), err, "a b%")
+	}
+}

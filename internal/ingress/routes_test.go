@@ -25,6 +25,8 @@ func TestRoutes(t *testing.T) {
 		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "GET, HEAD"},
 		{http.MethodGet, "/", http.StatusNotFound, ""},
 		{http.MethodPost, "/webhooks/other", http.StatusNotFound, ""},
+		{http.MethodPost, "//webhooks/storylane", http.StatusNotFound, ""},
+		{http.MethodPost, "/webhooks/../webhooks/storylane", http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, h.url+tt.path, nil)

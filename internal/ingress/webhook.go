@@ -134,7 +134,9 @@ func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
 func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte, reason string, received time.Time) {
 	reason = headerSafe(reason)
 	msg := &nats.Msg{Subject: s.cfg.Subjects.Invalid(), Data: body, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, cloudevent.ID(body))
+	// Not the event id: were the same body valid later (a schema change),
+	// its event would be taken for a duplicate of this and never stored.
+	msg.Header.Set(jetstream.MsgIDHeader, "invalid:"+cloudevent.ID(body))
 	msg.Header.Set(InvalidReasonHeader, reason)
 	msg.Header.Set(ReceivedAtHeader, received.UTC().Format(time.RFC3339Nano))
 	ack, ok := s.publish(w, r, msg)

@@ -196,6 +196,9 @@ func TestInvalidPayloadIsKept(t *testing.T) {
 		if strings.ContainsFunc(reason, func(r rune) bool { return r < ' ' || r > '~' }) {
 			t.Errorf("kept %s with reason %q, want printable ASCII", tt.name, reason)
 		}
+		if id := m.Header.Get("Nats-Msg-Id"); id != "invalid:"+cloudevent.ID(tt.body) {
+			t.Errorf("kept %s with Nats-Msg-Id %q, want invalid:<sha256>, apart from event ids", tt.name, id)
+		}
 		if _, err := time.Parse(time.RFC3339Nano, m.Header.Get(ingress.ReceivedAtHeader)); err != nil {
 			t.Errorf("kept %s with %s %q: %v", tt.name, ingress.ReceivedAtHeader, m.Header.Get(ingress.ReceivedAtHeader), err)
 		}

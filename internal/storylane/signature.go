@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // SignatureHeader is the request header that carries the body's signature.
@@ -66,7 +65,6 @@ func Sign(body, secret []byte) string {
 // header is decoded strictly (standard base64 of exactly one SHA-256) before
 // any HMAC is computed, and digests are compared in constant time.
 func (k *Keyring) Verify(body []byte, header string) (int, error) {
-	header = strings.TrimSpace(header)
 	if header == "" {
 		return -1, ErrNoSignature
 	}

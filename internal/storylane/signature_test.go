@@ -120,7 +120,8 @@ func TestVerifyRejects(t *testing.T) {
 		want         error
 	}{
 		{"missing", "", body, storylane.ErrNoSignature},
-		{"blank", "   ", body, storylane.ErrNoSignature},
+		{"blank", "   ", body, storylane.ErrMalformedSignature},
+		{"padded", " " + good, body, storylane.ErrMalformedSignature},
 		{"not base64", strings.Repeat("!", 44), body, storylane.ErrMalformedSignature},
 		{"url alphabet", "U7fHHRDhbo26280D9Iv0GehO8RGEZHCbridj3nq7dkk_", body, storylane.ErrMalformedSignature},
 		{"unpadded", strings.TrimSuffix(good, "="), body, storylane.ErrMalformedSignature},
