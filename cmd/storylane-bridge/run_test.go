@@ -11,15 +11,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
@@ -27,67 +26,11 @@ import (
 
 const testSecret = "whsec_test_secret"
 
-// logWatcher collects the JSON log lines run writes, so a test can wait
-// for one and read its fields.
-type logWatcher struct {
-	mu      sync.Mutex
-	partial []byte
-	entries []map[string]any
-	raw     bytes.Buffer
-}
-
-func (l *logWatcher) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.raw.Write(p)
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		var m map[string]any
-		if json.Unmarshal(l.partial[:i], &m) == nil {
-			l.entries = append(l.entries, m)
-		}
-		l.partial = l.partial[i+1:]
-	}
-}
-
-// wait returns the first entry with the message msg, failing after 15s.
-func (l *logWatcher) wait(t *testing.T, msg string) map[string]any {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		l.mu.Lock()
-		for _, e := range l.entries {
-			if e["msg"] == msg {
-				l.mu.Unlock()
-				return e
-			}
-		}
-		l.mu.Unlock()
-	}
-	t.Fatalf("no %q log line after 15s; log:\n%s", msg, l.String())
-	return nil
-}
-
-func (l *logWatcher) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.raw.String()
-}
-
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
-
 // bridge is run() going in this process.
 type bridge struct {
+	*clitest.Running
 	url     string // http://host:port
 	natsURL string // the embedded server's client URL, when embedded
-	logs    *logWatcher
-	cancel  context.CancelFunc
-	done    chan error
 }
 
 func startBridge(t *testing.T, vars map[string]string, args ...string) *bridge {
@@ -95,33 +38,13 @@ func startBridge(t *testing.T, vars map[string]string, args ...string) *bridge {
 	if vars == nil {
 		vars = map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &bridge{logs: &logWatcher{}, cancel: cancel, done: make(chan error, 1)}
 	args = append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)
-	go func() { b.done <- run(ctx, args, env(vars), b.logs) }()
-	t.Cleanup(func() { b.stop(t) })
-	b.url = "http://" + b.logs.wait(t, "listening")["addr"].(string)
+	b := &bridge{Running: clitest.Start(t, run, args, vars)}
+	b.url = "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
 	if vars["NATS_URL"] == "" && !strings.Contains(strings.Join(args, " "), "--nats-url") {
-		b.natsURL = b.logs.wait(t, "embedded nats started")["client_url"].(string)
+		b.natsURL = b.Logs.Wait(t, "embedded nats started")["client_url"].(string)
 	}
 	return b
-}
-
-// stop cancels run and returns its error; stopping twice returns nil.
-func (b *bridge) stop(t *testing.T) error {
-	t.Helper()
-	if b.done == nil {
-		return nil
-	}
-	b.cancel()
-	select {
-	case err := <-b.done:
-		b.done = nil
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("run did not return 30s after cancel; log:\n%s", b.logs)
-		return nil
-	}
 }
 
 type answer struct {
@@ -188,7 +111,7 @@ func TestRunRefusesToStartWithoutSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), io.Discard)
+			err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), clitest.Env(tt.vars), io.Discard)
 			var stderr bytes.Buffer
 			if code := cli.Exit(&stderr, "storylane-bridge", err); code != 2 {
 				t.Errorf("run(%s) exit = %d (%v), want 2", tt.name, code, err)
@@ -227,7 +150,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), env(tt.vars), io.Discard)
+			err := run(context.Background(), append(tt.args, "--data-dir", t.TempDir()), clitest.Env(tt.vars), io.Discard)
 			if !errors.Is(err, cli.ErrUsage) {
 				t.Errorf("run(%s) = %v, want an error wrapping ErrUsage", tt.name, err)
 			}
@@ -238,7 +161,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 func TestHelpListsEveryFlagAndVariable(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, env(nil), &out)
+	err := run(context.Background(), []string{"--help"}, clitest.Env(nil), &out)
 	if !errors.Is(err, flag.ErrHelp) || cli.Exit(io.Discard, "x", err) != 0 {
 		t.Fatalf("run(--help) = %v, want flag.ErrHelp and exit 0", err)
 	}
@@ -309,7 +232,7 @@ func TestRestartKeepsEvents(t *testing.T) {
 	if a := post(t, b.url, known, testSecret); a.status != http.StatusOK {
 		t.Fatalf("POST known = %d %v, want 200", a.status, a.body)
 	}
-	if err := b.stop(t); err != nil {
+	if err := b.Stop(t); err != nil {
 		t.Fatalf("run after cancel = %v, want nil", err)
 	}
 
@@ -332,19 +255,15 @@ func TestExternalBrokerStartedAfterTheBridge(t *testing.T) {
 	srv := natstest.Start(t)
 	srv.Stop()
 	vars := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": srv.URL()}
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logWatcher{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, env(vars), logs) }()
+	r := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0"}, vars)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := r.Stop(t); err != nil {
 			t.Errorf("run = %v, want nil", err)
 		}
 	}()
-	logs.wait(t, "waiting for the stream")
+	r.Logs.Wait(t, "waiting for the stream")
 	srv.Restart()
-	url := "http://" + logs.wait(t, "listening")["addr"].(string)
+	url := "http://" + r.Logs.Wait(t, "listening")["addr"].(string)
 	if a := post(t, url, example(t, "unknown"), testSecret); a.status != http.StatusOK {
 		t.Fatalf("POST via external broker = %d %v, want 200", a.status, a.body)
 	}
@@ -356,22 +275,16 @@ func TestExternalBrokerStartedAfterTheBridge(t *testing.T) {
 func TestNoListenerAndSyncAlways(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "BRIDGE_NATS_LISTEN": "none", "BRIDGE_SYNC_INTERVAL": "always"}
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logWatcher{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, env(vars), logs)
-	}()
+	r := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, vars)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := r.Stop(t); err != nil {
 			t.Errorf("run = %v, want nil", err)
 		}
 	}()
-	if got := logs.wait(t, "embedded nats started")["client_url"]; got != "none" {
+	if got := r.Logs.Wait(t, "embedded nats started")["client_url"]; got != "none" {
 		t.Errorf("embedded nats client_url = %v, want none: BRIDGE_NATS_LISTEN=none allows no other process in", got)
 	}
-	url := "http://" + logs.wait(t, "listening")["addr"].(string)
+	url := "http://" + r.Logs.Wait(t, "listening")["addr"].(string)
 	if a := post(t, url, example(t, "unknown"), testSecret); a.status != http.StatusOK {
 		t.Errorf("POST with no listener and sync always = %d %v, want 200", a.status, a.body)
 	}
@@ -388,7 +301,7 @@ func TestBodyLimitFollowsTheBroker(t *testing.T) {
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	b := startBridge(t, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": ns.ClientURL()})
-	b.logs.wait(t, "the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server")
+	b.Logs.Wait(t, "the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server")
 	big := []byte(`{"id":"big","pad":"` + strings.Repeat("x", 40<<10) + `"}`)
 	if a := post(t, b.url, big, testSecret); a.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("POST 40 KiB to a bridge on a 100 KiB broker = %d, want 413", a.status)
@@ -406,11 +319,11 @@ func TestLogsHideNATSCredentials(t *testing.T) {
 	url := strings.Replace(srv.URL(), "nats://", "nats://alice:s3cretpw@", 1)
 	b := startBridge(t, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": url})
 	post(t, b.url, example(t, "known"), testSecret)
-	b.stop(t)
-	if strings.Contains(b.logs.String(), "s3cretpw") {
-		t.Errorf("the log shows the NATS password:\n%s", b.logs)
+	b.Stop(t)
+	if strings.Contains(b.Logs.String(), "s3cretpw") {
+		t.Errorf("the log shows the NATS password:\n%s", b.Logs)
 	}
-	if strings.Contains(b.logs.String(), testSecret) {
+	if strings.Contains(b.Logs.String(), testSecret) {
 		t.Errorf("the log shows the webhook secret")
 	}
 }

@@ -71,8 +71,8 @@ func TestShutdownLosesNothingAnswered2xx(t *testing.T) {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
-	b.cancel()
-	b.logs.wait(t, "shutting down")
+	b.Cancel()
+	b.Logs.Wait(t, "shutting down")
 	time.Sleep(100 * time.Millisecond)
 	conn.Write(slow[10:])
 	status, err := bufio.NewReader(conn).ReadString('\n')
@@ -81,10 +81,9 @@ func TestShutdownLosesNothingAnswered2xx(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if err := <-b.done; err != nil {
+	if err := b.Wait(t); err != nil {
 		t.Errorf("run after shutdown = %v, want nil", err)
 	}
-	b.done = nil
 	stored = append(stored, cloudevent.ID(slow))
 	if len(stored) < 10 {
 		t.Fatalf("only %d webhooks answered 2xx before shutdown, want a real flow", len(stored))

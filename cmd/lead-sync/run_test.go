@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// crm is a target that fails the first attempts of every event with 503
+// and counts what it accepted.
+type crm struct {
+	mu       sync.Mutex
+	failures int               // 503s before accepting an event
+	status   int               // answer once failures are spent
+	attempts map[string]int    // by Idempotency-Key
+	accepted map[string]int    // 2xx answers by Idempotency-Key
+	types    map[string]string // ce-type by Idempotency-Key
+}
+
+func newCRM(t *testing.T, failures, status int) (*crm, string) {
+	t.Helper()
+	c := &crm{failures: failures, status: status, attempts: map[string]int{}, accepted: map[string]int{}, types: map[string]string{}}
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	return c, srv.URL
+}
+
+func (c *crm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	key := r.Header.Get("Idempotency-Key")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.attempts[key]++
+	c.types[key] = r.Header.Get("Ce-Type")
+	if c.attempts[key] <= c.failures {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if c.status/100 == 2 {
+		c.accepted[key]++
+	}
+	w.WriteHeader(c.status)
+}
+
+func (c *crm) snapshot() (accepted map[string]int, types map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	accepted, types = map[string]int{}, map[string]string{}
+	for k, v := range c.accepted {
+		accepted[k] = v
+	}
+	for k, v := range c.types {
+		types[k] = v
+	}
+	return accepted, types
+}
+
+type fixture struct {
+	nats   *natstest.Server
+	js     jetstream.JetStream
+	stream broker.StreamConfig
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	return fixture{nats: srv, js: js, stream: natstest.DefaultStream(t, js)}
+}
+
+// publish stores n sessions, known when i is odd, and returns the ids of
+// the known ones and of the unknown ones.
+func (f fixture) publish(t *testing.T, from, n int) (known, unknown []string) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		id := natstest.Publish(t, f.js, f.stream, natstest.SessionBody(i, i%2 == 1))
+		if i%2 == 1 {
+			known = append(known, id)
+		} else {
+			unknown = append(unknown, id)
+		}
+	}
+	return known, unknown
+}
+
+func (f fixture) args(target string, extra ...string) []string {
+	return append([]string{"--nats-url", f.nats.URL(), "--target-url", target, "--backoff", "20ms,50ms"}, extra...)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("after 20s, still not %s", what)
+}
+
+func TestEveryKnownSessionArrivesOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	target, url := newCRM(t, 2, http.StatusCreated)
+	r := clitest.Start(t, run, f.args(url), nil)
+	r.Logs.Wait(t, "consuming")
+	known, unknown := f.publish(t, 0, 40)
+	eventually(t, "all known sessions accepted", func() bool {
+		accepted, _ := target.snapshot()
+		return len(accepted) == len(known)
+	})
+	time.Sleep(200 * time.Millisecond) // room for a stray redelivery to show
+	accepted, types := target.snapshot()
+	for _, id := range known {
+		if accepted[id] != 1 {
+			t.Errorf("known event %s accepted %d times, want exactly once", id, accepted[id])
+		}
+	}
+	for _, id := range unknown {
+		if _, ok := types[id]; ok {
+			t.Errorf("unknown event %s reached the target", id)
+		}
+	}
+	for id, typ := range types {
+		if typ != "storylane.session.known" {
+			t.Errorf("event %s reached the target with type %q", id, typ)
+		}
+	}
+	if err := r.Stop(t); err != nil {
+		t.Errorf("lead-sync after stop = %v, want nil", err)
+	}
+}
+
+func TestRejectedSessionsAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	target, url := newCRM(t, 0, http.StatusBadRequest)
+	r := clitest.Start(t, run, f.args(url), nil)
+	r.Logs.Wait(t, "consuming")
+	known, _ := f.publish(t, 0, 6)
+	var dead []*jetstream.RawStreamMsg
+	eventually(t, "every known session dead-lettered", func() bool {
+		dead = dead[:0]
+		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+			if m.Subject == "storylane.dlq.lead-sync" {
+				dead = append(dead, m)
+			}
+		}
+		return len(dead) == len(known)
+	})
+	for _, m := range dead {
+		if m.Header.Get(consume.DeadLetterAttemptsHeader) != "1" || !strings.Contains(m.Header.Get(consume.DeadLetterReasonHeader), "400") {
+			t.Errorf("dead letter after a 400: attempts %q reason %q, want 1 attempt and the status",
+				m.Header.Get(consume.DeadLetterAttemptsHeader), m.Header.Get(consume.DeadLetterReasonHeader))
+		}
+	}
+	r.Stop(t)
+
+	// The CRM is fixed: a re-drive delivers the dead letters and exits.
+	target.mu.Lock()
+	target.status = http.StatusOK
+	target.mu.Unlock()
+	redrive := clitest.Start(t, run, f.args(url, "--redrive"), nil)
+	if err := redrive.Wait(t); err != nil {
+		t.Fatalf("lead-sync --redrive = %v, want nil", err)
+	}
+	accepted, _ := target.snapshot()
+	for _, id := range known {
+		if accepted[id] != 1 {
+			t.Errorf("after the re-drive, event %s accepted %d times, want 1", id, accepted[id])
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	tests := map[string][]string{
+		"no target":          nil,
+		"ftp target":         {"--target-url", "ftp://example.com"},
+		"bad mode":           {"--target-url", "http://127.0.0.1:1", "--target-mode", "carrier-pigeon"},
+		"bad backoff":        {"--target-url", "http://127.0.0.1:1", "--backoff", "1s,soon"},
+		"zero max deliver":   {"--target-url", "http://127.0.0.1:1", "--max-deliver", "0"},
+		"bad deliver policy": {"--target-url", "http://127.0.0.1:1", "--deliver", "some"},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := run(t.Context(), args, clitest.Env(nil), io.Discard)
+			if !errors.Is(err, cli.ErrUsage) {
+				t.Errorf("lead-sync %v = %v, want a usage error", args, err)
+			}
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://hooks.zapier.com/hooks/catch/1/abc/":       "https://hooks.zapier.com/hooks/catch/1/abc/",
+		"https://user:pw@crm.example.com/in?api_key=s3cret": "https://user:xxxxx@crm.example.com/in?redacted",
+	} {
+		if got := redact(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

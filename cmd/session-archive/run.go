@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/archive"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+)
+
+const synopsis = `Consumes every Storylane session (storylane.session.known and .unknown) from
+the bridge's stream and appends each, as one line of structured CloudEvent
+JSON, to <dir>/dt=YYYY-MM-DD/sessions.ndjson by the event's day (UTC). An event
+is acknowledged only once its line is fsynced, and an event already in the
+archive is recognised by its id and skipped, so each appears exactly once even
+when the process is killed and restarted. --replay rebuilds the archive from
+the first event in the stream, adding what is missing.`
+
+type config struct {
+	consumer cli.ConsumerFlags
+	dir      string
+	replay   bool
+}
+
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
+	var c config
+	f := cli.NewFlagSet("session-archive", synopsis, stdout)
+	f.Consumer(&c.consumer, "session-archive", 256, "all")
+	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
+	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "start the durable over from the stream's first event")
+	if err := f.Parse(args, getenv); err != nil {
+		return config{}, err
+	}
+	c.consumer.NATS.Name = "session-archive"
+	if err := c.consumer.Validate(); err != nil {
+		return config{}, err
+	}
+	if c.dir == "" {
+		return config{}, fmt.Errorf("%w: --dir is empty", cli.ErrUsage)
+	}
+	c.consumer.Consumer.FilterSubjects = []string{c.consumer.Consumer.Subjects.Session(true), c.consumer.Consumer.Subjects.Session(false)}
+	if c.replay {
+		c.consumer.Consumer.DeliverAll = true
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	logger, err := cli.NewLogger(cfg.consumer.Log, stdout)
+	if err != nil {
+		return err
+	}
+	defer logger.Sync()
+	arc, err := archive.Open(cfg.dir)
+	if err != nil {
+		return err
+	}
+	defer arc.Close()
+	// A failed write or fsync stops the process: what is on disk is then
+	// repaired by the next start, and unacknowledged events come again.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-arc.Broken():
+			logger.Error("archive write failed; stopping")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	handler := func(ctx context.Context, e consume.Event) error {
+		line, err := cloudevent.JSONLine(e.CloudEvent)
+		if err != nil {
+			return consume.Permanent(err)
+		}
+		return arc.Append(ctx, archive.Day(e.CloudEvent.Time()), e.CloudEvent.ID(), line)
+	}
+	var prepare func(context.Context, jetstream.JetStream) error
+	if cfg.replay {
+		prepare = func(ctx context.Context, js jetstream.JetStream) error {
+			logger.Info("replaying from the first event", zap.String("durable", cfg.consumer.Consumer.Durable))
+			return consume.Reset(ctx, js, cfg.consumer.Consumer.Stream, cfg.consumer.Consumer.Durable)
+		}
+	}
+	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
+	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, prepare); err != nil {
+		return err
+	}
+	select {
+	case <-arc.Broken():
+		return fmt.Errorf("archive: %w", arc.Close())
+	default:
+		return arc.Close()
+	}
+}

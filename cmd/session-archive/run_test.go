@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type fixture struct {
+	nats   *natstest.Server
+	js     jetstream.JetStream
+	stream broker.StreamConfig
+	dir    string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	return fixture{nats: srv, js: js, stream: natstest.DefaultStream(t, js), dir: filepath.Join(t.TempDir(), "archive")}
+}
+
+func (f fixture) publish(t *testing.T, from, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := from; i < from+n; i++ {
+		ids = append(ids, natstest.Publish(t, f.js, f.stream, natstest.SessionBody(i, i%3 == 0)))
+	}
+	return ids
+}
+
+func (f fixture) start(t *testing.T, extra ...string) *clitest.Running {
+	t.Helper()
+	r := clitest.Start(t, run, append([]string{"--nats-url", f.nats.URL(), "--dir", f.dir}, extra...), nil)
+	r.Logs.Wait(t, "consuming")
+	return r
+}
+
+// archived reads every line of every partition: event id → day → count.
+func (f fixture) archived(t *testing.T) map[string]map[string]int {
+	t.Helper()
+	out := map[string]map[string]int{}
+	parts, _ := filepath.Glob(filepath.Join(f.dir, "dt=*", "sessions.ndjson"))
+	for _, p := range parts {
+		day := strings.TrimPrefix(filepath.Base(filepath.Dir(p)), "dt=")
+		file, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(file)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			var ev struct {
+				ID   string          `json:"id"`
+				Time time.Time       `json:"time"`
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Fatalf("%s: line %q is not a CloudEvent: %v", p, sc.Text(), err)
+			}
+			if ev.Time.UTC().Format(time.DateOnly) != day || !json.Valid(ev.Data) || len(ev.Data) < 10 {
+				t.Errorf("%s: event %s at %v with data %s, want its day's partition and the session as JSON", p, ev.ID, ev.Time, ev.Data)
+			}
+			if out[ev.ID] == nil {
+				out[ev.ID] = map[string]int{}
+			}
+			out[ev.ID][day]++
+		}
+		file.Close()
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("after 20s, still not %s", what)
+}
+
+func checkExactlyOnce(t *testing.T, got map[string]map[string]int, ids []string) {
+	t.Helper()
+	if len(got) != len(ids) {
+		t.Errorf("archive holds %d events, want %d", len(got), len(ids))
+	}
+	for _, id := range ids {
+		n := 0
+		for _, c := range got[id] {
+			n += c
+		}
+		if n != 1 {
+			t.Errorf("event %s archived %d times (%v), want once", id, n, got[id])
+		}
+	}
+}
+
+func TestArchivesEverySessionOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	// Published before the archive ever ran: a new archive starts from the
+	// stream's first event.
+	ids := f.publish(t, 0, 30)
+	r := f.start(t)
+	ids = append(ids, f.publish(t, 30, 30)...)
+	eventually(t, "60 events archived", func() bool { return len(f.archived(t)) == 60 })
+	if err := r.Stop(t); err != nil {
+		t.Errorf("session-archive after stop = %v, want nil", err)
+	}
+	got := f.archived(t)
+	checkExactlyOnce(t, got, ids)
+	days, _ := filepath.Glob(filepath.Join(f.dir, "dt=*"))
+	if len(days) != 3 {
+		t.Errorf("archive has %d day partitions, want 3 (sessions span three days)", len(days))
+	}
+
+	// Restarted, it goes on where it stopped.
+	f.start(t)
+	ids = append(ids, f.publish(t, 60, 10)...)
+	eventually(t, "70 events archived", func() bool { return len(f.archived(t)) == 70 })
+	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+func TestReplayRebuildsTheArchive(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.start(t)
+	ids := f.publish(t, 0, 20)
+	eventually(t, "20 events archived", func() bool { return len(f.archived(t)) == 20 })
+	r.Stop(t)
+
+	// One day is lost.
+	parts, _ := filepath.Glob(filepath.Join(f.dir, "dt=*"))
+	os.RemoveAll(parts[0])
+	if len(f.archived(t)) == 20 {
+		t.Fatal("removing a partition removed nothing")
+	}
+	f.start(t, "--replay")
+	eventually(t, "20 events archived again", func() bool { return len(f.archived(t)) == 20 })
+	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	for name, args := range map[string][]string{
+		"empty dir":    {"--dir", ""},
+		"bad deliver":  {"--deliver", "later"},
+		"bad prefix":   {"--subject-prefix", "a.>"},
+		"zero flights": {"--max-in-flight", "0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := run(t.Context(), args, clitest.Env(nil), io.Discard); !errors.Is(err, cli.ErrUsage) {
+				t.Errorf("session-archive %v = %v, want a usage error", args, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// partition returns the open partition of day, opening it on first use:
+// a line cut short by a crash is cut off, and the ids of the lines before
+// it are read. The caller holds a.mu.
+func (a *Archive) partition(day string) (*partition, error) {
+	if p, ok := a.parts[day]; ok {
+		return p, nil
+	}
+	dir := filepath.Join(a.dir, "dt="+day)
+	created, err := mkdir(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	ids, end, err := readIDs(f)
+	if err == nil {
+		err = repair(f, end)
+	}
+	if err == nil && created {
+		err = syncDir(a.dir) // the new partition's entry
+	}
+	if err == nil {
+		err = syncDir(dir) // the file's entry
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("archive partition %s: %w", day, err)
+	}
+	p := &partition{f: f, w: bufio.NewWriterSize(f, 64<<10), ids: ids}
+	a.parts[day] = p
+	return p, nil
+}
+
+// readIDs reads the event id of every complete line and returns the offset
+// just after the last one.
+func readIDs(f *os.File) (map[string]*commit, int64, error) {
+	ids := map[string]*commit{}
+	r := bufio.NewReaderSize(f, 256<<10)
+	var end int64
+	for n := 1; ; n++ {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			var long []byte
+			long, err = readLong(r, line)
+			line = long
+		}
+		if errors.Is(err, io.EOF) {
+			return ids, end, nil // what is left, if anything, is a cut line
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		var ev struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(bytes.TrimSpace(line), &ev); err != nil || ev.ID == "" {
+			return nil, 0, fmt.Errorf("%s line %d is not an event: refusing to append to a file I cannot read", f.Name(), n)
+		}
+		ids[ev.ID] = synced
+		end += int64(len(line))
+	}
+}
+
+// readLong finishes reading a line longer than the reader's buffer.
+func readLong(r *bufio.Reader, head []byte) ([]byte, error) {
+	line := append([]byte(nil), head...)
+	for {
+		more, err := r.ReadSlice('\n')
+		line = append(line, more...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
+}
+
+// repair cuts off whatever follows the last complete line and positions the
+// file there for appending.
+func repair(f *os.File, end int64) error {
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.Size() > end {
+		if err := f.Truncate(end); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	_, err = f.Seek(end, io.SeekStart)
+	return err
+}
+
+func mkdir(dir string) (bool, error) {
+	if _, err := os.Stat(dir); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+)
+
+// DefaultNATSURL is where the bridge's embedded broker listens by default.
+const DefaultNATSURL = "nats://127.0.0.1:4222"
+
+// ConsumerFlags is the configuration every consumer binary shares.
+type ConsumerFlags struct {
+	NATS     broker.ConnConfig
+	Consumer consume.Config
+	Backoff  DurationList
+	Deliver  string
+	Redrive  bool
+	Log      LogConfig
+}
+
+// Consumer defines the flags of a consumer binary: the connection, the
+// stream, the durable consumer and its retry policy, and logging. deliver
+// is where a new durable starts: "all" or "new".
+func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, deliver string) {
+	f.NATS(&c.NATS, DefaultNATSURL)
+	f.Stream(&c.Consumer.Stream, &c.Consumer.Subjects)
+	cc := &c.Consumer
+	f.StringVar(&cc.Durable, "durable", "CONSUMER_DURABLE", durable, "durable consumer `name`; instances sharing it share the events")
+	f.DurationVar(&cc.AckWait, "ack-wait", "CONSUMER_ACK_WAIT", consume.DefaultAckWait, "redeliver an event not acknowledged within this")
+	f.IntVar(&cc.MaxDeliver, "max-deliver", "CONSUMER_MAX_DELIVER", consume.DefaultMaxDeliver, "attempts per event before it is dead-lettered")
+	f.DurationListVar(&c.Backoff, "backoff", "CONSUMER_BACKOFF", consume.DefaultBackoff, "`delays` before each retry, comma-separated durations; the last repeats")
+	f.IntVar(&cc.MaxInFlight, "max-in-flight", "CONSUMER_MAX_IN_FLIGHT", maxInFlight, "events handled at once")
+	f.StringVar(&c.Deliver, "deliver", "CONSUMER_DELIVER", deliver, "where a new durable starts: all (the stream's first event) or new")
+	f.BoolVar(&c.Redrive, "redrive", "CONSUMER_REDRIVE", false, "give each event on this consumer's dead-letter subject one more try, then exit")
+	f.Logging(&c.Log)
+}
+
+// Validate checks the consumer settings after parsing.
+func (c *ConsumerFlags) Validate() error {
+	c.Consumer.Backoff = c.Backoff
+	switch {
+	case c.Consumer.Durable == "":
+		return fmt.Errorf("%w: --durable is empty", ErrUsage)
+	case c.Consumer.MaxDeliver < 1 || c.Consumer.MaxInFlight < 1 || c.Consumer.AckWait <= 0:
+		return fmt.Errorf("%w: --max-deliver, --max-in-flight and --ack-wait must be positive", ErrUsage)
+	case c.Deliver != "all" && c.Deliver != "new":
+		return fmt.Errorf("%w: --deliver %q: want all or new", ErrUsage, c.Deliver)
+	}
+	c.Consumer.DeliverAll = c.Deliver == "all"
+	if err := c.Consumer.Subjects.Validate(); err != nil {
+		return fmt.Errorf("%w: --subject-prefix: %w", ErrUsage, err)
+	}
+	return nil
+}
+
+// RunConsumer connects, opens the durable consumer (waiting for the broker
+// and the stream if need be), and runs handler over it until ctx is done;
+// with Redrive it re-drives the dead letters once and returns. prepare, when
+// not nil, runs against the stream first (a replay resets the consumer).
+func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, logger *zap.Logger,
+	prepare func(context.Context, jetstream.JetStream) error) error {
+	nc, err := broker.Connect(c.NATS, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := broker.Drain(nc, 10*time.Second); err != nil {
+			logger.Warn("nats drain", zap.Error(err))
+		}
+	}()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	var cons *consume.Consumer
+	err = Await(ctx, logger, "the stream and the consumer", func(ctx context.Context) error {
+		if prepare != nil {
+			if err := prepare(ctx, js); err != nil {
+				return err
+			}
+			prepare = nil
+		}
+		open := consume.New
+		if c.Redrive {
+			open = consume.Redrive
+		}
+		cons, err = open(ctx, js, c.Consumer, handler, logger)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	logger.Info("consuming", zap.String("stream", c.Consumer.Stream), zap.String("durable", c.Consumer.Durable),
+		zap.Strings("subjects", c.Consumer.FilterSubjects), zap.Bool("redrive", c.Redrive))
+	err = cons.Run(ctx)
+	logger.Info("stopped", zap.String("durable", c.Consumer.Durable))
+	return err
+}

@@ -1,0 +1,101 @@
+// Package consume is the runtime of the bridge's downstream consumers: a
+// durable JetStream pull consumer whose messages are decoded back into
+// CloudEvents and Storylane sessions and handed to a handler, whose outcome
+// decides each message's fate: success is acknowledged, a retryable failure
+// is redelivered after a back-off, and a permanent failure or exhausted
+// retries go to the consumer's dead-letter subject and are then terminated.
+// Nothing is dropped silently.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+)
+
+// Event is one message of the stream, decoded.
+type Event struct {
+	CloudEvent event.Event
+	Session    storylane.Session
+	// Attempt counts deliveries of this message, 1 the first time.
+	Attempt uint64
+	// StreamSeq is the message's sequence in the stream.
+	StreamSeq uint64
+	// Subject is the subject the message was stored on.
+	Subject string
+}
+
+// Handler processes one event. It returns nil when done, an error wrapping
+// ErrPermanent when retrying cannot help, and any other error to be retried.
+// It may be called again for an event it already handled (a redelivery after
+// a crash), so it must be idempotent; Event.CloudEvent.ID() is the key.
+type Handler func(ctx context.Context, e Event) error
+
+// ErrPermanent marks a failure that retrying will not fix.
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent wraps err so the runtime dead-letters the message at once.
+func Permanent(err error) error {
+	return fmt.Errorf("%w: %w", ErrPermanent, err)
+}
+
+// RetryAfterError asks for a redelivery after at least Delay, as a target's
+// Retry-After does.
+type RetryAfterError struct {
+	Err   error
+	Delay time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err with the delay the failing party asked for.
+func RetryAfter(err error, delay time.Duration) error {
+	return &RetryAfterError{Err: err, Delay: delay}
+}
+
+// Decode turns a stream message into an Event: the CloudEvent through the
+// SDK's NATS reader, then the session from the event's data.
+func Decode(msg jetstream.Msg) (Event, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return Event{}, fmt.Errorf("message metadata: %w", err)
+	}
+	e, err := decode(msg.Subject(), msg.Headers(), msg.Data())
+	if err != nil {
+		return Event{}, err
+	}
+	e.Attempt, e.StreamSeq = meta.NumDelivered, meta.Sequence.Stream
+	return e, nil
+}
+
+func decode(subject string, h nats.Header, data []byte) (Event, error) {
+	ce, err := cloudevent.FromMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
+	if err != nil {
+		return Event{}, err
+	}
+	s, err := storylane.Parse(ce.Data())
+	if err != nil {
+		return Event{}, fmt.Errorf("event %s: %w", ce.ID(), err)
+	}
+	return Event{CloudEvent: ce, Session: s, Subject: subject}, nil
+}
+
+// DecodeRaw decodes a message read directly from the stream, outside a
+// consumer, such as one returned by a stream's GetMsg.
+func DecodeRaw(m *jetstream.RawStreamMsg) (Event, error) {
+	e, err := decode(m.Subject, m.Header, m.Data)
+	if err != nil {
+		return Event{}, err
+	}
+	e.StreamSeq = m.Sequence
+	return e, nil
+}

@@ -1,0 +1,148 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// fetchWait bounds one pull request, and so how long shutdown waits for the
+// fetch under way: it is never cancelled, so no delivered message is left
+// unhandled until its ack wait runs out.
+const fetchWait = time.Second
+
+// Consumer runs a handler over a durable consumer's events.
+type Consumer struct {
+	cfg     Config
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	handler Handler
+	logger  *zap.Logger
+	// stopAt, when set, ends Run once every event up to this stream
+	// sequence is settled (a re-drive).
+	stopAt uint64
+	// pastStop records that a message after stopAt was delivered, so all
+	// before it have been.
+	pastStop atomic.Bool
+}
+
+// New creates or updates the durable consumer cfg describes and returns a
+// Consumer that runs handler over it. Several processes may do so with the
+// same Durable: they share the events.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger) (*Consumer, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cfg.consumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	return &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable))}, nil
+}
+
+// Reset deletes the durable consumer so that New starts it afresh, from the
+// first message when cfg.DeliverAll is set. A missing consumer is fine.
+func Reset(ctx context.Context, js jetstream.JetStream, stream, durable string) error {
+	err := js.DeleteConsumer(ctx, stream, durable)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("reset consumer %s: %w", durable, err)
+	}
+	return nil
+}
+
+// Pending is the number of events not yet delivered to the consumer: its lag.
+func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s info: %w", c.cfg.Durable, err)
+	}
+	return info.NumPending, nil
+}
+
+// Run fetches and handles events until ctx is done. It then stops fetching,
+// lets the handlers in flight finish, settles their messages and returns
+// nil. Handlers run with a context that shutdown does not cancel.
+func (c *Consumer) Run(ctx context.Context) error {
+	slots := make(chan struct{}, c.cfg.MaxInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	handlerCtx := context.WithoutCancel(ctx)
+	fetchFailing := false
+	for ctx.Err() == nil && !c.caughtUp(ctx, &wg) {
+		n := c.acquire(ctx, slots)
+		if n == 0 {
+			break
+		}
+		batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			release(slots, n)
+			fetchFailing = c.fetchFailed(ctx, err, fetchFailing)
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer release(slots, 1)
+				c.process(handlerCtx, msg)
+			}()
+		}
+		release(slots, n-got)
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			fetchFailing = c.fetchFailed(ctx, err, fetchFailing)
+			continue
+		}
+		if fetchFailing {
+			c.logger.Info("fetching again")
+			fetchFailing = false
+		}
+	}
+	return nil
+}
+
+// acquire waits for one free slot, then takes every other free one, and
+// returns how many it holds; 0 when ctx ended first.
+func (c *Consumer) acquire(ctx context.Context, slots chan struct{}) int {
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < cap(slots) {
+		select {
+		case slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func release(slots chan struct{}, n int) {
+	for range n {
+		<-slots
+	}
+}
+
+// fetchFailed logs a fetch error once per outage and pauses before the
+// next attempt, so a broker outage neither floods the log nor spins.
+func (c *Consumer) fetchFailed(ctx context.Context, err error, failing bool) bool {
+	if !failing {
+		c.logger.Warn("fetch failed; retrying", zap.Error(err))
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(fetchWait):
+	}
+	return true
+}

@@ -1,0 +1,156 @@
+package consume_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+)
+
+func TestOneDurableSharesTheWork(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec := newRecorder()
+	handler := func(who string) consume.Handler {
+		return func(_ context.Context, ev consume.Event) error {
+			rec.record(who, ev)
+			time.Sleep(2 * time.Millisecond)
+			return nil
+		}
+	}
+	cfg := e.config("shared")
+	cfg.MaxInFlight = 4
+	run(t, newConsumer(t, e, cfg, handler("a")))
+	run(t, newConsumer(t, e, cfg, handler("b")))
+	ids := e.publish(t, 200)
+	eventually(t, "all 200 handled", func() bool { return rec.total() == 200 })
+	eventually(t, "all acknowledged", func() bool { return consumerInfo(t, e, "shared").NumAckPending == 0 })
+	per := map[string]int{}
+	for _, id := range ids {
+		if n := rec.count(id); n != 1 {
+			t.Errorf("event %s handled %d times by %q, want once", id, n, rec.by[id])
+		}
+		per[rec.by[id]]++
+	}
+	if per["a"] == 0 || per["b"] == 0 {
+		t.Errorf("instances handled %v, want both to take a share", per)
+	}
+}
+
+func TestDifferentDurablesEachGetEverything(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	crm, archive := newRecorder(), newRecorder()
+	record := func(r *recorder) consume.Handler {
+		return func(_ context.Context, ev consume.Event) error { r.record("x", ev); return nil }
+	}
+	known := e.config("crm")
+	known.FilterSubjects = []string{"storylane.session.known"}
+	run(t, newConsumer(t, e, known, record(crm)))
+	run(t, newConsumer(t, e, e.config("archive"), record(archive)))
+	ids := e.publish(t, 30) // even ones known
+	eventually(t, "the archive got all 30", func() bool { return archive.total() == 30 })
+	eventually(t, "the crm got the 15 known", func() bool { return crm.total() == 15 })
+	for i, id := range ids {
+		if got, want := crm.count(id), 1-i%2; got != want {
+			t.Errorf("crm handled event %d %d times, want %d", i, got, want)
+		}
+	}
+}
+
+func TestShutdownFinishesHandlersInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config("shutdown")
+	cfg.MaxInFlight = 5
+	release := make(chan struct{})
+	var started, finished atomic.Int32
+	c := newConsumer(t, e, cfg, func(ctx context.Context, ev consume.Event) error {
+		started.Add(1)
+		<-release
+		if ctx.Err() != nil {
+			return errors.New("handler context cancelled by shutdown")
+		}
+		finished.Add(1)
+		return nil
+	})
+	stop := run(t, c)
+	e.publish(t, 20)
+	eventually(t, "5 handlers running", func() bool { return started.Load() == 5 })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while handlers were still running")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	if started.Load() != 5 || finished.Load() != 5 {
+		t.Errorf("started %d, finished %d handlers, want 5 and 5: nothing new after shutdown, all in flight finished", started.Load(), finished.Load())
+	}
+	info := consumerInfo(t, e, "shutdown")
+	if info.NumAckPending != 0 || info.NumPending != 15 {
+		t.Errorf("after shutdown: %d unacknowledged, %d pending, want 0 and 15", info.NumAckPending, info.NumPending)
+	}
+}
+
+func TestRedriveGivesDeadLettersOneMoreTry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config("crm")
+	var mu sync.Mutex
+	healthy := map[string]bool{}
+	c := newConsumer(t, e, cfg, func(_ context.Context, ev consume.Event) error {
+		return consume.Permanent(errors.New("target down for maintenance"))
+	})
+	stop := run(t, c)
+	ids := e.publish(t, 4)
+	eventually(t, "4 dead letters", func() bool { return len(deadLetters(t, e, "crm")) == 4 })
+	stop()
+
+	// The target is back for three of the four.
+	for _, id := range ids[:3] {
+		healthy[id] = true
+	}
+	handled := newRecorder()
+	r, err := consume.Redrive(context.Background(), e.js, cfg, func(_ context.Context, ev consume.Event) error {
+		handled.record("r", ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if healthy[ev.CloudEvent.ID()] {
+			return nil
+		}
+		return errors.New("still failing")
+	}, zapNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("re-drive Run() = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("re-drive did not finish by itself")
+	}
+	if handled.total() != 4 {
+		t.Errorf("re-drive handled %d events, want the 4 dead letters", handled.total())
+	}
+	dls := deadLetters(t, e, "crm")
+	if len(dls) != 5 {
+		t.Fatalf("%d dead letters after the re-drive, want the 4 old and 1 new", len(dls))
+	}
+	again := dls[4]
+	if again.Header.Get("ce-id") != ids[3] || again.Header.Get(consume.DeadLetterAttemptsHeader) != "2" ||
+		again.Header.Get(consume.DeadLetterSubjectHeader) == "storylane.dlq.crm" {
+		t.Errorf("re-dead-lettered %s with attempts %s from %s, want %s, 2, the original session subject", again.Header.Get("ce-id"),
+			again.Header.Get(consume.DeadLetterAttemptsHeader), again.Header.Get(consume.DeadLetterSubjectHeader), ids[3])
+	}
+}

@@ -1,0 +1,63 @@
+package consume
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Redrive returns a Consumer that gives each event now on the dead-letter
+// subject of cfg.Durable one more attempt with handler, and whose Run returns
+// once all of them are settled. What succeeds is acknowledged; what fails is
+// dead-lettered again, after the ones re-driven, for a later re-drive. Its
+// progress is kept in a durable of its own, named <durable>-redrive.
+func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger) (*Consumer, error) {
+	if cfg.DeadLetter == "" {
+		cfg.DeadLetter = cfg.Durable
+	}
+	dlq := cfg.Subjects.DeadLetter(cfg.DeadLetter)
+	s, err := js.Stream(ctx, cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("re-drive %s: %w", dlq, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("re-drive %s: %w", dlq, err)
+	}
+	cfg.Durable += "-redrive"
+	cfg.FilterSubjects = []string{dlq}
+	cfg.DeliverAll = true
+	c, err := New(ctx, js, cfg, handler, logger)
+	if err != nil {
+		return nil, err
+	}
+	// Dead letters stored from now on, including those of this re-drive,
+	// come after the stream's current last message.
+	c.stopAt = max(info.State.LastSeq, 1)
+	return c, nil
+}
+
+// caughtUp reports, for a re-drive, that every dead letter up to stopAt has
+// been delivered and settled.
+func (c *Consumer) caughtUp(ctx context.Context, wg *sync.WaitGroup) bool {
+	if c.stopAt == 0 {
+		return false
+	}
+	if c.pastStop.Load() {
+		wg.Wait()
+		return true
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return false
+	}
+	if info.Delivered.Stream < c.stopAt && info.NumPending > 0 {
+		return false
+	}
+	wg.Wait()
+	info, err = c.cons.Info(ctx)
+	return err == nil && info.NumAckPending == 0
+}

@@ -1,0 +1,150 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Headers a dead letter carries besides the original message's own.
+const (
+	DeadLetterReasonHeader   = "Storylane-Dlq-Reason"
+	DeadLetterAttemptsHeader = "Storylane-Dlq-Attempts"
+	DeadLetterConsumerHeader = "Storylane-Dlq-Consumer"
+	DeadLetterSubjectHeader  = "Storylane-Dlq-Subject"
+	DeadLetterSeqHeader      = "Storylane-Dlq-Stream-Seq"
+)
+
+// settleTimeout bounds the publishing of a dead letter.
+const settleTimeout = 10 * time.Second
+
+// maxRetryAfter caps the delay a handler may ask for.
+const maxRetryAfter = time.Hour
+
+// process handles one message and settles it: ack, nak with a delay, or
+// dead letter then terminate.
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	if meta, err := msg.Metadata(); err == nil && c.stopAt > 0 && meta.Sequence.Stream > c.stopAt {
+		c.pastStop.Store(true)
+		msg.Nak() // for the next re-drive
+		return
+	}
+	e, err := Decode(msg)
+	if err != nil {
+		c.deadLetter(ctx, msg, 0, Permanent(err))
+		return
+	}
+	if e.Attempt > uint64(c.cfg.MaxDeliver) {
+		// Delivered again after its last attempt: the process handling
+		// that attempt stopped before settling it.
+		c.deadLetter(ctx, msg, e.Attempt, fmt.Errorf("no attempts left after %d deliveries", e.Attempt-1))
+		return
+	}
+	start := time.Now()
+	err = c.handle(ctx, msg, e)
+	log := c.logger.With(zap.String("event_id", e.CloudEvent.ID()), zap.Uint64("seq", e.StreamSeq),
+		zap.Uint64("attempt", e.Attempt), zap.Duration("took", time.Since(start)))
+	switch {
+	case err == nil:
+		if err := msg.Ack(); err != nil {
+			log.Warn("ack failed; the event will be redelivered", zap.Error(err))
+			return
+		}
+		log.Debug("handled")
+	case errors.Is(err, ErrPermanent):
+		c.deadLetter(ctx, msg, e.Attempt, err)
+	case c.stopAt > 0 || e.Attempt >= uint64(c.cfg.MaxDeliver):
+		c.deadLetter(ctx, msg, e.Attempt, fmt.Errorf("after %d attempts: %w", e.Attempt, err))
+	default:
+		delay := c.cfg.backoff(e.Attempt)
+		var ra *RetryAfterError
+		if errors.As(err, &ra) && ra.Delay > delay {
+			delay = min(ra.Delay, maxRetryAfter)
+		}
+		log.Warn("handler failed; retrying", zap.Error(err), zap.Duration("retry_in", delay))
+		if err := msg.NakWithDelay(delay); err != nil {
+			log.Warn("nak failed; the event will be redelivered after the ack wait", zap.Error(err))
+		}
+	}
+}
+
+// handle runs the handler, telling the server the message is still being
+// worked on so a slow handler does not get it redelivered elsewhere.
+func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, e Event) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(c.cfg.AckWait / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg.InProgress()
+			}
+		}
+	}()
+	return c.handler(ctx, e)
+}
+
+// deadLetter stores msg on the consumer's dead-letter subject with its
+// original headers and data and why it is there, then terminates it. When
+// the dead letter cannot be stored the message is nak'd instead, so it is
+// never dropped.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts uint64, reason error) {
+	meta, _ := msg.Metadata()
+	var seq uint64
+	if meta != nil {
+		seq = meta.Sequence.Stream
+	}
+	dl := &nats.Msg{Subject: c.cfg.Subjects.DeadLetter(c.cfg.DeadLetter), Data: msg.Data(), Header: nats.Header{}}
+	for k, v := range msg.Headers() {
+		dl.Header[k] = append([]string(nil), v...)
+	}
+	// Its own id: the original's would be taken for a duplicate of it.
+	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq:%s:%d", c.cfg.Durable, seq))
+	// A re-driven dead letter keeps its first subject and sequence, and
+	// counts every attempt it has had.
+	if prior, err := strconv.ParseUint(msg.Headers().Get(DeadLetterAttemptsHeader), 10, 64); err == nil {
+		attempts += prior
+	} else {
+		dl.Header.Set(DeadLetterSubjectHeader, msg.Subject())
+		dl.Header.Set(DeadLetterSeqHeader, strconv.FormatUint(seq, 10))
+	}
+	dl.Header.Set(DeadLetterReasonHeader, oneLine(reason.Error()))
+	dl.Header.Set(DeadLetterAttemptsHeader, strconv.FormatUint(attempts, 10))
+	dl.Header.Set(DeadLetterConsumerHeader, c.cfg.Durable)
+	pctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	log := c.logger.With(zap.Uint64("seq", seq), zap.Uint64("attempts", attempts), zap.String("reason", oneLine(reason.Error())))
+	if _, err := c.js.PublishMsg(pctx, dl); err != nil {
+		log.Error("dead letter not stored; will retry", zap.Error(err))
+		msg.NakWithDelay(c.cfg.backoff(1))
+		return
+	}
+	if err := msg.TermWithReason("dead-lettered"); err != nil {
+		log.Warn("terminate after dead letter failed; a redelivery will be dead-lettered again under the same id", zap.Error(err))
+	}
+	log.Error("dead-lettered", zap.String("dead_letter_subject", dl.Subject))
+}
+
+// oneLine keeps a reason fit for a header.
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < ' ' || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 1024 {
+		b = b[:1024]
+	}
+	return string(b)
+}
