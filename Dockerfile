@@ -9,15 +9,17 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/... \
- && mkdir -p /data
+ && mkdir -p /data /archive
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 # The embedded broker stores here. Created owned by the nonroot user (65532)
 # so that a fresh volume mounted on it is writable.
 COPY --from=build --chown=65532:65532 /data /data
-ENV BRIDGE_DATA_DIR=/data
-VOLUME ["/data"]
+COPY --from=build --chown=65532:65532 /archive /archive
+ENV BRIDGE_DATA_DIR=/data ARCHIVE_DIR=/archive
+VOLUME ["/data", "/archive"]
+WORKDIR /home/nonroot
 EXPOSE 8080
 USER nonroot:nonroot
 # Shutdown finishes requests in flight (up to BRIDGE_SHUTDOWN_TIMEOUT, 25s)

@@ -75,22 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%w: %w", cli.ErrUsage, err)
 	}
-	logger.Info("delivering known sessions", zap.String("target", redact(cfg.targetURL)), zap.String("mode", cfg.targetMode),
+	logger.Info("delivering known sessions", zap.String("target", forward.RedactURL(cfg.targetURL)), zap.String("mode", cfg.targetMode),
 		zap.Bool("signed", cfg.targetSecret != ""))
 	handler := func(ctx context.Context, e consume.Event) error {
 		return target.Deliver(ctx, e.CloudEvent)
 	}
 	return cli.RunConsumer(ctx, cfg.consumer, handler, logger, nil)
-}
-
-// redact hides credentials and the query (where hooks often carry a key).
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "redacted"
-	}
-	return u.Redacted()
 }

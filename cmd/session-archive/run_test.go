@@ -167,11 +167,28 @@ func TestUsage(t *testing.T) {
 		"bad deliver":  {"--deliver", "later"},
 		"bad prefix":   {"--subject-prefix", "a.>"},
 		"zero flights": {"--max-in-flight", "0"},
+		"dotted name":  {"--durable", "a.b"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := run(t.Context(), args, clitest.Env(nil), io.Discard); !errors.Is(err, cli.ErrUsage) {
 				t.Errorf("session-archive %v = %v, want a usage error", args, err)
 			}
 		})
+	}
+}
+
+// TestConflictingDurableIsAUsageError: an existing durable that delivers new
+// events cannot be turned into one that delivers all; the archive says so
+// and exits instead of waiting forever.
+func TestConflictingDurableIsAUsageError(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if _, err := f.js.CreateConsumer(t.Context(), f.stream.Name, jetstream.ConsumerConfig{Durable: "session-archive", DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: []string{"storylane.session.known", "storylane.session.unknown"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := clitest.Start(t, run, []string{"--nats-url", f.nats.URL(), "--dir", f.dir}, nil)
+	if err := r.Wait(t); !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), "deliver policy") {
+		t.Errorf("session-archive over a deliver-new durable = %v, want a usage error about the deliver policy", err)
 	}
 }

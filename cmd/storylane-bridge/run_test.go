@@ -327,3 +327,15 @@ func TestLogsHideNATSCredentials(t *testing.T) {
 		t.Errorf("the log shows the webhook secret")
 	}
 }
+
+// TestReplicasBeyondTheServerIsAUsageError: three replicas on a server that
+// is not clustered can never work; the bridge exits 2 instead of waiting.
+func TestReplicasBeyondTheServerIsAUsageError(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	r := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--stream-replicas", "3"},
+		map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": srv.URL()})
+	if err := r.Wait(t); !errors.Is(err, cli.ErrUsage) {
+		t.Errorf("bridge with 3 replicas on one server = %v, want a usage error", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
@@ -26,8 +27,19 @@ func textLine(e consume.Event) string {
 	if s.Known() {
 		kind = "known"
 	}
-	return fmt.Sprintf("%s  %-7s  %-24s  %5s  %6s  %s",
-		e.CloudEvent.Time().UTC().Format(time.RFC3339), kind, orDash(s.Name), percent(s), seconds(s), who(s))
+	return printable(fmt.Sprintf("%s  %-7s  %-24s  %5s  %6s  %s",
+		e.CloudEvent.Time().UTC().Format(time.RFC3339), kind, orDash(s.Name), percent(s), seconds(s), who(s)))
+}
+
+// printable drops control characters: demo, company and lead names come
+// from forms anyone can fill in, and must not drive the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func percent(s storylane.Session) string {

@@ -109,10 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("read %s: %w", cfg.stream, err)
 	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
+	defer context.AfterFunc(ctx, it.Stop)()
 	for n := 0; cfg.count == 0 || n < cfg.count; n++ {
 		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"go.uber.org/goleak"
 
@@ -131,5 +132,17 @@ func TestUsage(t *testing.T) {
 		if err := run(context.Background(), args, clitest.Env(nil), io.Discard); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("storylane-tail (%s) = %v, want a usage error", name, err)
 		}
+	}
+}
+
+func TestTextLineDropsControlCharacters(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	stream := natstest.DefaultStream(t, js)
+	natstest.Publish(t, js, stream, []byte(`{"id":"s","name":"Demo\u001b[2J\u0007","lead":{"first_name":"Eve\u001b]0;pwned\u0007"}}`))
+	lines := tail(t, "--nats-url", srv.URL(), "--from-start", "--count", "1")
+	if strings.ContainsFunc(lines[0], unicode.IsControl) || !strings.Contains(lines[0], "Demo[2J") {
+		t.Errorf("text line %q, want the names without control characters", lines[0])
 	}
 }

@@ -6,42 +6,51 @@
 package archive
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // FileName is the name of each partition's file.
 const FileName = "sessions.ndjson"
 
+// lockName is the file whose lock keeps a second process out of the
+// directory: two writers would overwrite each other's lines.
+const lockName = ".lock"
+
+// maxOpen bounds the partitions kept open, with their ids in memory, so a
+// replay of years of history does not hold every file and id at once.
+const maxOpen = 16
+
+// ErrClosed reports an append after Close.
+var ErrClosed = errors.New("archive closed")
+
 // Archive appends lines to day partitions. Appends from many goroutines
 // are fsynced together (group commit): each waits for the fsync that
 // covers its line, and one fsync covers every line written before it.
 type Archive struct {
-	dir string
+	dir  string
+	lock *os.File
+	// sync makes a file durable; tests replace it to observe ordering.
+	sync func(*os.File) error
 
 	mu     sync.Mutex
 	parts  map[string]*partition
-	cur    *commit
-	failed error // sticky: after a failed write or fsync nothing is trusted
+	uses   uint64  // clock for least-recently-used partitions
+	cur    *commit // the commit new lines join
+	synced *commit // stands for lines already durable when opened
+	failed error   // sticky: after a failed write or fsync nothing is trusted
 	closed bool
 
 	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
 	broken  chan struct{} // closed when failed is set
-}
-
-// partition is one day's file and the ids it holds.
-type partition struct {
-	f     *os.File
-	w     *bufio.Writer
-	ids   map[string]*commit
-	dirty bool
 }
 
 // commit is one group fsync; done closes when it is over.
@@ -52,15 +61,32 @@ type commit struct {
 
 func newCommit() *commit { return &commit{done: make(chan struct{})} }
 
-// synced stands for lines found on disk when a partition was opened.
-var synced = func() *commit { c := newCommit(); close(c.done); return c }()
+func (c *commit) over() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
 
-// Open opens the archive under dir, creating dir if needed.
+// Open opens the archive under dir, creating dir if needed, and locks it
+// against other processes.
 func Open(dir string) (*Archive, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	a := &Archive{dir: dir, parts: map[string]*partition{}, cur: newCommit(),
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("archive %s is in use by another process (%w): one writer per directory", dir, err)
+	}
+	synced := newCommit()
+	close(synced.done)
+	a := &Archive{dir: dir, lock: lock, sync: (*os.File).Sync, parts: map[string]*partition{}, cur: newCommit(), synced: synced,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), broken: make(chan struct{})}
 	go a.flusher()
 	return a, nil
@@ -70,28 +96,16 @@ func Open(dir string) (*Archive, error) {
 func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // Append writes line (without its newline) for event id to the partition of
-// day, unless id is already there, and returns once it is on disk.
+// day, unless id is already there, and returns once it is on disk. A
+// duplicate id waits for the fsync of its first line.
 func (a *Archive) Append(ctx context.Context, day, id string, line []byte) error {
 	a.mu.Lock()
-	if a.failed != nil || a.closed {
-		a.mu.Unlock()
-		return errors.Join(a.failed, errClosedIf(a.closed))
-	}
-	p, err := a.partition(day)
+	c, wrote, err := a.write(day, id, line)
+	a.mu.Unlock()
 	if err != nil {
-		a.mu.Unlock()
 		return err
 	}
-	c, ok := p.ids[id]
-	if !ok {
-		p.w.Write(line)
-		p.w.WriteByte('\n')
-		c = a.cur
-		p.ids[id] = c
-		p.dirty = true
-	}
-	a.mu.Unlock()
-	if !ok {
+	if wrote {
 		select {
 		case a.kick <- struct{}{}:
 		default: // a flush is already due
@@ -105,23 +119,47 @@ func (a *Archive) Append(ctx context.Context, day, id string, line []byte) error
 	}
 }
 
-// Broken is closed when a write or fsync failed; the archive then refuses
-// every append, and the process should stop and start again, which repairs
-// a partial line.
-func (a *Archive) Broken() <-chan struct{} { return a.broken }
-
-// ErrClosed reports an append after Close.
-var ErrClosed = errors.New("archive closed")
-
-func errClosedIf(closed bool) error {
-	if closed {
-		return ErrClosed
+// write appends the line unless its id is known, and returns the commit to
+// wait for. The caller holds a.mu.
+func (a *Archive) write(day, id string, line []byte) (*commit, bool, error) {
+	if a.closed {
+		return nil, false, ErrClosed
 	}
-	return nil
+	if a.failed != nil {
+		return nil, false, a.failed
+	}
+	p, err := a.partition(day)
+	if err != nil {
+		a.fail(err) // a file it cannot read or repair: stop, do not skip the day
+		return nil, false, err
+	}
+	if c, ok := p.ids[id]; ok {
+		return c, false, nil
+	}
+	p.w.Write(line)
+	p.w.WriteByte('\n')
+	p.ids[id] = a.cur
+	p.last = a.cur
+	p.dirty = true
+	return a.cur, true, nil
 }
 
-// Close flushes and fsyncs what was appended and closes the files. Closing
-// twice does nothing more.
+// fail makes the archive refuse every append from now on. The caller holds
+// a.mu.
+func (a *Archive) fail(err error) {
+	if a.failed == nil {
+		a.failed = err
+		close(a.broken)
+	}
+}
+
+// Broken is closed when a partition could not be opened or a write or fsync
+// failed; the archive then refuses every append, and the process should
+// stop and start again, which repairs a partial line.
+func (a *Archive) Broken() <-chan struct{} { return a.broken }
+
+// Close flushes and fsyncs what was appended, closes the files and
+// releases the directory. Closing twice does nothing more.
 func (a *Archive) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -138,7 +176,8 @@ func (a *Archive) Close() error {
 	for _, p := range a.parts {
 		errs = append(errs, p.f.Close())
 	}
-	return errors.Join(append(errs, a.failed)...)
+	errs = append(errs, a.lock.Close(), a.failed)
+	return errors.Join(errs...)
 }
 
 // flusher runs the group commits until Close.
@@ -171,15 +210,12 @@ func (a *Archive) flush() {
 	a.mu.Unlock()
 	// Outside the lock, so appends for the next commit go on meanwhile.
 	for _, f := range files {
-		errs = append(errs, f.Sync())
+		errs = append(errs, a.sync(f))
 	}
 	if err := errors.Join(errs...); err != nil {
 		c.err = fmt.Errorf("archive: %w", err)
 		a.mu.Lock()
-		if a.failed == nil {
-			a.failed = c.err
-			close(a.broken)
-		}
+		a.fail(c.err)
 		a.mu.Unlock()
 	}
 	close(c.done)

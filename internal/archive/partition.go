@@ -11,25 +11,42 @@ import (
 	"path/filepath"
 )
 
+// partition is one day's open file and the ids it holds.
+type partition struct {
+	f     *os.File
+	w     *bufio.Writer
+	ids   map[string]*commit
+	last  *commit // the commit of its latest line
+	dirty bool    // lines written since the last flush
+	used  uint64
+}
+
 // partition returns the open partition of day, opening it on first use:
-// a line cut short by a crash is cut off, and the ids of the lines before
-// it are read. The caller holds a.mu.
+// a line cut short by a crash is cut off, what the file holds is fsynced
+// (a crash may have left it in the page cache only), and the ids of its
+// lines are read. The caller holds a.mu.
 func (a *Archive) partition(day string) (*partition, error) {
+	a.uses++
 	if p, ok := a.parts[day]; ok {
+		p.used = a.uses
 		return p, nil
 	}
+	a.evict()
 	dir := filepath.Join(a.dir, "dt="+day)
 	created, err := mkdir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive partition %s: %w", day, err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
+		return nil, fmt.Errorf("archive partition %s: %w", day, err)
 	}
-	ids, end, err := readIDs(f)
+	ids, end, err := readIDs(f, a.synced)
 	if err == nil {
 		err = repair(f, end)
+	}
+	if err == nil {
+		err = a.sync(f)
 	}
 	if err == nil && created {
 		err = syncDir(a.dir) // the new partition's entry
@@ -41,23 +58,39 @@ func (a *Archive) partition(day string) (*partition, error) {
 		f.Close()
 		return nil, fmt.Errorf("archive partition %s: %w", day, err)
 	}
-	p := &partition{f: f, w: bufio.NewWriterSize(f, 64<<10), ids: ids}
+	p := &partition{f: f, w: bufio.NewWriterSize(f, 64<<10), ids: ids, last: a.synced, used: a.uses}
 	a.parts[day] = p
 	return p, nil
 }
 
+// evict closes the least recently used partition whose lines are all
+// durable, when maxOpen are open; its ids are read again if it is needed.
+func (a *Archive) evict() {
+	if len(a.parts) < maxOpen {
+		return
+	}
+	var oldest string
+	for day, p := range a.parts {
+		if !p.dirty && p.last.over() && (oldest == "" || p.used < a.parts[oldest].used) {
+			oldest = day
+		}
+	}
+	if oldest != "" {
+		a.parts[oldest].f.Close()
+		delete(a.parts, oldest)
+	}
+}
+
 // readIDs reads the event id of every complete line and returns the offset
 // just after the last one.
-func readIDs(f *os.File) (map[string]*commit, int64, error) {
+func readIDs(f *os.File, synced *commit) (map[string]*commit, int64, error) {
 	ids := map[string]*commit{}
 	r := bufio.NewReaderSize(f, 256<<10)
 	var end int64
 	for n := 1; ; n++ {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			var long []byte
-			long, err = readLong(r, line)
-			line = long
+			line, err = readLong(r, line)
 		}
 		if errors.Is(err, io.EOF) {
 			return ids, end, nil // what is left, if anything, is a cut line
@@ -97,9 +130,6 @@ func repair(f *os.File, end int64) error {
 	}
 	if info.Size() > end {
 		if err := f.Truncate(end); err != nil {
-			return err
-		}
-		if err := f.Sync(); err != nil {
 			return err
 		}
 	}

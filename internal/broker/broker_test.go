@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +272,44 @@ func TestRedactURLs(t *testing.T) {
 	for _, tt := range tests {
 		if got := broker.RedactURLs(tt.in); got != tt.want {
 			t.Errorf("RedactURLs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestEnsureStreamMaxBytes(t *testing.T) {
+	t.Parallel()
+	js := natstest.Start(t).JetStream(t)
+	cfg := streamConfig()
+	cfg.MaxBytes = 10 << 20
+	info, err := broker.EnsureStream(ctx(t), js, cfg)
+	if err != nil || info.Config.MaxBytes != 10<<20 {
+		t.Fatalf("EnsureStream(max bytes 10 MiB) = %v, %v, want the limit set", info, err)
+	}
+	cfg.MaxBytes = 0
+	if info, err = broker.EnsureStream(ctx(t), js, cfg); err != nil || info.Config.MaxBytes != -1 {
+		t.Errorf("EnsureStream(max bytes 0) = %d, %v, want no limit (-1)", info.Config.MaxBytes, err)
+	}
+}
+
+func TestIsPermanent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&jetstream.APIError{Code: 400, ErrorCode: 10065, Description: "subjects overlap with an existing stream"}, true},
+		{fmt.Errorf("create: %w", &jetstream.APIError{Code: 500, ErrorCode: 10012, Description: "deliver policy can not be updated"}), true},
+		{&jetstream.APIError{Code: 500, ErrorCode: 10074, Description: "replicas > 1 not supported in non-clustered mode"}, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, false},
+		{&jetstream.APIError{Code: 404, ErrorCode: 10059, Description: "stream not found"}, false},
+		{fmt.Errorf("wrapped: %w", broker.ErrConfig), true},
+		{jetstream.ErrInvalidConsumerName, true},
+		{nats.ErrTimeout, false},
+		{context.DeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		if got := broker.IsPermanent(tt.err); got != tt.want {
+			t.Errorf("IsPermanent(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

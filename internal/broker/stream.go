@@ -13,13 +13,38 @@ import (
 // DefaultStream is the name of the stream of Storylane events.
 const DefaultStream = "STORYLANE"
 
+// ErrConfig reports a stream or consumer that exists in a shape this
+// program cannot use; waiting will not change it.
+var ErrConfig = errors.New("conflicting configuration")
+
+// JetStream error codes of requests refused for their content.
+const (
+	errCodeConsumerCreate       = 10012 // e.g. "deliver policy can not be updated"
+	errCodeReplicasNotClustered = 10074
+)
+
+// IsPermanent reports an error that waiting for the broker will not cure:
+// the server refused the request as invalid, or the stream or consumer is
+// configured in a way this program cannot use.
+func IsPermanent(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 400 || apiErr.ErrorCode == errCodeConsumerCreate || apiErr.ErrorCode == errCodeReplicasNotClustered
+	}
+	return errors.Is(err, ErrConfig) || errors.Is(err, jetstream.ErrInvalidConsumerName) || errors.Is(err, jetstream.ErrInvalidStreamName)
+}
+
 // StreamConfig is what the bridge asks of its stream.
 type StreamConfig struct {
 	Name       string
 	Subjects   Subjects
 	MaxAge     time.Duration // 0 keeps events forever
+	MaxBytes   int64         // 0 for no limit
 	Duplicates time.Duration // JetStream's duplicate window
 	Replicas   int
+	// Placement, when Cluster or Tags is set, chooses the servers.
+	PlacementCluster string
+	PlacementTags    []string
 }
 
 func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
@@ -28,14 +53,21 @@ func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
 		sc.Subjects = append(sc.Subjects, c.Subjects.All())
 	}
 	sc.MaxAge = c.MaxAge
+	sc.MaxBytes = c.MaxBytes
+	if sc.MaxBytes <= 0 {
+		sc.MaxBytes = -1 // what the server stores for "no limit"
+	}
 	sc.Duplicates = c.Duplicates
 	sc.Replicas = c.Replicas
+	if c.PlacementCluster != "" || len(c.PlacementTags) > 0 {
+		sc.Placement = &jetstream.Placement{Cluster: c.PlacementCluster, Tags: c.PlacementTags}
+	}
 }
 
 // EnsureStream creates the stream with file storage when it is missing, and
-// otherwise brings the settings the bridge owns (subjects, max age,
-// duplicate window, replicas) to cfg, leaving everything an operator set
-// by other means as it is.
+// otherwise brings the settings the bridge owns (subjects, max age and
+// bytes, duplicate window, replicas, placement) to cfg, leaving everything
+// an operator set by other means as it is.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*jetstream.StreamInfo, error) {
 	s, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -52,7 +84,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	}
 	info := s.CachedInfo()
 	if info.Config.Storage != jetstream.FileStorage {
-		return nil, fmt.Errorf("stream %s exists with %s storage; events must survive a restart, so it needs file storage", cfg.Name, info.Config.Storage)
+		return nil, fmt.Errorf("%w: stream %s exists with %s storage; events must survive a restart, so it needs file storage", ErrConfig, cfg.Name, info.Config.Storage)
 	}
 	sc := info.Config
 	cfg.apply(&sc)
@@ -67,6 +99,13 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 }
 
 func sameOwnedSettings(a, b jetstream.StreamConfig) bool {
-	return slices.Equal(a.Subjects, b.Subjects) && a.MaxAge == b.MaxAge &&
-		a.Duplicates == b.Duplicates && a.Replicas == b.Replicas
+	return slices.Equal(a.Subjects, b.Subjects) && a.MaxAge == b.MaxAge && a.MaxBytes == b.MaxBytes &&
+		a.Duplicates == b.Duplicates && a.Replicas == b.Replicas && samePlacement(a.Placement, b.Placement)
+}
+
+func samePlacement(a, b *jetstream.Placement) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Cluster == b.Cluster && slices.Equal(a.Tags, b.Tags)
 }

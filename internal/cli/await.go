@@ -7,11 +7,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 )
 
 // Await calls fn until it succeeds or ctx is done, backing off from half a
 // second to ten and logging each failure: a service started before its
-// broker waits for it instead of exiting.
+// broker waits for it instead of exiting. An error waiting cannot cure (a
+// request the server refuses as invalid) ends it at once, as a usage error.
 func Await(ctx context.Context, logger *zap.Logger, what string, fn func(context.Context) error) error {
 	wait := 500 * time.Millisecond
 	for {
@@ -20,6 +23,9 @@ func Await(ctx context.Context, logger *zap.Logger, what string, fn func(context
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if broker.IsPermanent(err) {
+			return fmt.Errorf("%w: %s: %w", ErrUsage, what, err)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for %s: %w", what, errors.Join(ctx.Err(), err))

@@ -35,7 +35,7 @@ func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, de
 	f.StringVar(&cc.Durable, "durable", "CONSUMER_DURABLE", durable, "durable consumer `name`; instances sharing it share the events")
 	f.DurationVar(&cc.AckWait, "ack-wait", "CONSUMER_ACK_WAIT", consume.DefaultAckWait, "redeliver an event not acknowledged within this")
 	f.IntVar(&cc.MaxDeliver, "max-deliver", "CONSUMER_MAX_DELIVER", consume.DefaultMaxDeliver, "attempts per event before it is dead-lettered")
-	f.DurationListVar(&c.Backoff, "backoff", "CONSUMER_BACKOFF", consume.DefaultBackoff, "`delays` before each retry, comma-separated durations; the last repeats")
+	f.DurationListVar(&c.Backoff, "backoff", "CONSUMER_BACKOFF", consume.DefaultBackoff(), "`delays` before each retry, comma-separated durations; the last repeats")
 	f.IntVar(&cc.MaxInFlight, "max-in-flight", "CONSUMER_MAX_IN_FLIGHT", maxInFlight, "events handled at once")
 	f.StringVar(&c.Deliver, "deliver", "CONSUMER_DELIVER", deliver, "where a new durable starts: all (the stream's first event) or new")
 	f.BoolVar(&c.Redrive, "redrive", "CONSUMER_REDRIVE", false, "give each event on this consumer's dead-letter subject one more try, then exit")
@@ -46,8 +46,8 @@ func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, de
 func (c *ConsumerFlags) Validate() error {
 	c.Consumer.Backoff = c.Backoff
 	switch {
-	case c.Consumer.Durable == "":
-		return fmt.Errorf("%w: --durable is empty", ErrUsage)
+	case consume.ValidateName(c.Consumer.Durable) != nil:
+		return fmt.Errorf("%w: --durable: %w", ErrUsage, consume.ValidateName(c.Consumer.Durable))
 	case c.Consumer.MaxDeliver < 1 || c.Consumer.MaxInFlight < 1 || c.Consumer.AckWait <= 0:
 		return fmt.Errorf("%w: --max-deliver, --max-in-flight and --ack-wait must be positive", ErrUsage)
 	case c.Deliver != "all" && c.Deliver != "new":

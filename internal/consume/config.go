@@ -3,6 +3,7 @@ package consume
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,8 +45,10 @@ const (
 	DefaultMaxInFlight = 64
 )
 
-// DefaultBackoff is the retry schedule when none is configured.
-var DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+// DefaultBackoff returns the retry schedule used when none is configured.
+func DefaultBackoff() []time.Duration {
+	return []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+}
 
 func (c *Config) setDefaults() error {
 	if c.AckWait <= 0 {
@@ -58,7 +61,7 @@ func (c *Config) setDefaults() error {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if len(c.Backoff) == 0 {
-		c.Backoff = DefaultBackoff
+		c.Backoff = DefaultBackoff()
 	}
 	if c.DeadLetter == "" {
 		c.DeadLetter = c.Durable
@@ -66,8 +69,20 @@ func (c *Config) setDefaults() error {
 	if c.Stream == "" || c.Durable == "" {
 		return errors.New("consumer needs a stream and a durable name")
 	}
+	if err := ValidateName(c.Durable); err != nil {
+		return err
+	}
 	if len(c.FilterSubjects) == 0 {
 		return fmt.Errorf("consumer %s: no filter subject", c.Durable)
+	}
+	return nil
+}
+
+// ValidateName checks a durable consumer name: JetStream refuses dots,
+// wildcards, slashes and blanks in it.
+func ValidateName(name string) error {
+	if name == "" || strings.ContainsAny(name, ".*>/\\ \t\r\n") {
+		return fmt.Errorf("consumer name %q: no dots, wildcards, slashes or blanks", name)
 	}
 	return nil
 }

@@ -321,7 +321,7 @@ func TestDeadLettersAnEventWhoseLastAttemptWasLost(t *testing.T) {
 	}
 	run(t, c)
 	eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "lost-attempt")) == 1 })
-	checkDeadLetter(t, deadLetters(t, e, "lost-attempt")[0], id, "2", "no attempts left")
+	checkDeadLetter(t, deadLetters(t, e, "lost-attempt")[0], id, "1", "no attempts left")
 	if rec.total() != 0 {
 		t.Error("the handler ran for an event with no attempts left")
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,9 +26,10 @@ type Consumer struct {
 	// stopAt, when set, ends Run once every event up to this stream
 	// sequence is settled (a re-drive).
 	stopAt uint64
-	// pastStop records that a message after stopAt was delivered, so all
-	// before it have been.
-	pastStop atomic.Bool
+	// pastStop holds the dead letters after stopAt that were delivered and
+	// handed back.
+	mu       sync.Mutex
+	pastStop map[uint64]bool
 }
 
 // New creates or updates the durable consumer cfg describes and returns a
@@ -135,8 +135,13 @@ func release(slots chan struct{}, n int) {
 }
 
 // fetchFailed logs a fetch error once per outage and pauses before the
-// next attempt, so a broker outage neither floods the log nor spins.
+// next attempt, so a broker outage neither floods the log nor spins. A
+// durable that someone deleted is created again.
 func (c *Consumer) fetchFailed(ctx context.Context, err error, failing bool) bool {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+		c.recreate(ctx)
+		return failing
+	}
 	if !failing {
 		c.logger.Warn("fetch failed; retrying", zap.Error(err))
 	}
@@ -145,4 +150,21 @@ func (c *Consumer) fetchFailed(ctx context.Context, err error, failing bool) boo
 	case <-time.After(fetchWait):
 	}
 	return true
+}
+
+// recreate makes the durable again after it was deleted under the running
+// consumer. Its position is lost with it, so it starts where its
+// configuration says; events stored meanwhile may need a replay.
+func (c *Consumer) recreate(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cons, err := c.js.CreateOrUpdateConsumer(cctx, c.cfg.Stream, c.cfg.consumerConfig())
+	if err != nil {
+		c.logger.Error("the durable consumer is gone and could not be created again", zap.Error(err))
+		time.Sleep(fetchWait)
+		return
+	}
+	c.cons = cons
+	c.logger.Error("the durable consumer was deleted by someone and is created again; events stored while it was gone are skipped unless it delivers all",
+		zap.Bool("deliver_all", c.cfg.DeliverAll))
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 )
 
@@ -153,4 +155,117 @@ func TestRedriveGivesDeadLettersOneMoreTry(t *testing.T) {
 		t.Errorf("re-dead-lettered %s with attempts %s from %s, want %s, 2, the original session subject", again.Header.Get("ce-id"),
 			again.Header.Get(consume.DeadLetterAttemptsHeader), again.Header.Get(consume.DeadLetterSubjectHeader), ids[3])
 	}
+}
+
+// deadLetterAll runs a consumer whose handler always fails permanently
+// until n events are dead-lettered, and returns their ids.
+func deadLetterAll(t *testing.T, e env, cfg consume.Config, n int) []string {
+	t.Helper()
+	stop := run(t, newConsumer(t, e, cfg, func(context.Context, consume.Event) error {
+		return consume.Permanent(errors.New("target down"))
+	}))
+	ids := e.publish(t, n)
+	eventually(t, "all dead-lettered", func() bool { return len(deadLetters(t, e, cfg.Durable)) == n })
+	stop()
+	return ids
+}
+
+func redrive(t *testing.T, e env, cfg consume.Config, h consume.Handler, before func()) {
+	t.Helper()
+	r, err := consume.Redrive(context.Background(), e.js, cfg, h, zapNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before()
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("re-drive Run() = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("re-drive did not finish by itself")
+	}
+}
+
+func TestRedriveNeverRepeatsASuccess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config("crm2")
+	ids := deadLetterAll(t, e, cfg, 3)
+	first, second := newRecorder(), newRecorder()
+	redrive(t, e, cfg, func(_ context.Context, ev consume.Event) error {
+		first.record("r", ev)
+		if ev.CloudEvent.ID() == ids[0] {
+			return errors.New("still failing")
+		}
+		return nil
+	}, nil)
+	redrive(t, e, cfg, func(_ context.Context, ev consume.Event) error {
+		second.record("r", ev)
+		return nil
+	}, nil)
+	if first.total() != 3 {
+		t.Errorf("first re-drive handled %d events, want 3", first.total())
+	}
+	if second.total() != 1 || second.count(ids[0]) != 1 {
+		t.Errorf("second re-drive handled %d events, want only the one that failed again", second.total())
+	}
+}
+
+// TestRedriveWaitsForADeadLetterHeldElsewhere: a dead letter delivered to
+// a re-drive that died is handled once its ack wait runs out, not skipped.
+func TestRedriveWaitsForADeadLetterHeldElsewhere(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config("crm3")
+	cfg.AckWait = time.Second
+	ids := deadLetterAll(t, e, cfg, 3)
+	handled := newRecorder()
+	redrive(t, e, cfg, func(_ context.Context, ev consume.Event) error {
+		handled.record("r", ev)
+		return nil
+	}, func() {
+		raw, err := e.js.Consumer(context.Background(), e.stream.Name, "crm3-redrive")
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := raw.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range batch.Messages() { // taken, never settled
+		}
+		// A dead letter stored after the re-drive began.
+		e.publish(t, 0)
+	})
+	for _, id := range ids {
+		if handled.count(id) != 1 {
+			t.Errorf("re-drive handled event %s %d times, want once", id, handled.count(id))
+		}
+	}
+}
+
+func TestRecreatesADeletedDurable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec := newRecorder()
+	run(t, newConsumer(t, e, e.config("deleted"), func(_ context.Context, ev consume.Event) error {
+		rec.record("a", ev)
+		return nil
+	}))
+	e.publish(t, 2)
+	eventually(t, "2 handled", func() bool { return rec.total() == 2 })
+	if err := e.js.DeleteConsumer(context.Background(), e.stream.Name, "deleted"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the durable created again", func() bool {
+		_, err := e.js.Consumer(context.Background(), e.stream.Name, "deleted")
+		return err == nil
+	})
+	e.publish(t, 2)
+	eventually(t, "events after the deletion handled", func() bool { return rec.total() == 4 })
 }

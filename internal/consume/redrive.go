@@ -41,23 +41,36 @@ func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Ha
 }
 
 // caughtUp reports, for a re-drive, that every dead letter up to stopAt has
-// been delivered and settled.
+// been delivered and settled. Those after stopAt, handed back for the next
+// re-drive, may still be pending; any other pending one (held by a process
+// that died, or waiting out a nak) is waited for.
 func (c *Consumer) caughtUp(ctx context.Context, wg *sync.WaitGroup) bool {
 	if c.stopAt == 0 {
 		return false
 	}
-	if c.pastStop.Load() {
-		wg.Wait()
-		return true
-	}
-	info, err := c.cons.Info(ctx)
-	if err != nil {
-		return false
-	}
-	if info.Delivered.Stream < c.stopAt && info.NumPending > 0 {
-		return false
+	past := c.pastStopCount()
+	if past == 0 {
+		info, err := c.cons.Info(ctx)
+		if err != nil || (info.Delivered.Stream < c.stopAt && info.NumPending > 0) {
+			return false
+		}
 	}
 	wg.Wait()
-	info, err = c.cons.Info(ctx)
-	return err == nil && info.NumAckPending == 0
+	info, err := c.cons.Info(ctx)
+	return err == nil && info.NumAckPending <= past
+}
+
+func (c *Consumer) markPastStop(seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pastStop == nil {
+		c.pastStop = map[uint64]bool{}
+	}
+	c.pastStop[seq] = true
+}
+
+func (c *Consumer) pastStopCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pastStop)
 }

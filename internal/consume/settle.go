@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,10 @@ const (
 // settleTimeout bounds the publishing of a dead letter.
 const settleTimeout = 10 * time.Second
 
+// pastStopDelay keeps a dead letter stored after a re-drive began away from
+// that re-drive; the next one takes it.
+const pastStopDelay = time.Second
+
 // maxRetryAfter caps the delay a handler may ask for.
 const maxRetryAfter = time.Hour
 
@@ -31,8 +36,8 @@ const maxRetryAfter = time.Hour
 // dead letter then terminate.
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	if meta, err := msg.Metadata(); err == nil && c.stopAt > 0 && meta.Sequence.Stream > c.stopAt {
-		c.pastStop.Store(true)
-		msg.Nak() // for the next re-drive
+		c.markPastStop(meta.Sequence.Stream)
+		msg.NakWithDelay(pastStopDelay) // for the next re-drive
 		return
 	}
 	e, err := Decode(msg)
@@ -43,7 +48,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	if e.Attempt > uint64(c.cfg.MaxDeliver) {
 		// Delivered again after its last attempt: the process handling
 		// that attempt stopped before settling it.
-		c.deadLetter(ctx, msg, e.Attempt, fmt.Errorf("no attempts left after %d deliveries", e.Attempt-1))
+		c.deadLetter(ctx, msg, e.Attempt-1, fmt.Errorf("no attempts left after %d deliveries", e.Attempt-1))
 		return
 	}
 	start := time.Now()
@@ -57,9 +62,13 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		log.Debug("handled")
+	case errors.Is(err, ErrPermanent) && c.stopAt > 0:
+		c.deadLetter(ctx, msg, 1, err)
 	case errors.Is(err, ErrPermanent):
 		c.deadLetter(ctx, msg, e.Attempt, err)
-	case c.stopAt > 0 || e.Attempt >= uint64(c.cfg.MaxDeliver):
+	case c.stopAt > 0:
+		c.deadLetter(ctx, msg, 1, fmt.Errorf("re-drive: %w", err))
+	case e.Attempt >= uint64(c.cfg.MaxDeliver):
 		c.deadLetter(ctx, msg, e.Attempt, fmt.Errorf("after %d attempts: %w", e.Attempt, err))
 	default:
 		delay := c.cfg.backoff(e.Attempt)
@@ -78,8 +87,10 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 // worked on so a slow handler does not get it redelivered elsewhere.
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, e Event) error {
 	done := make(chan struct{})
-	defer close(done)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(c.cfg.AckWait / 2)
 		defer t.Stop()
 		for {
@@ -91,7 +102,12 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, e Event) error
 			}
 		}
 	}()
-	return c.handler(ctx, e)
+	err := c.handler(ctx, e)
+	// Settled only once the keep-alive is over: a late "in progress" after
+	// a nak would push the retry out to the ack wait.
+	close(done)
+	wg.Wait()
+	return err
 }
 
 // deadLetter stores msg on the consumer's dead-letter subject with its

@@ -7,12 +7,14 @@ package forward
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +85,12 @@ func (t *Target) Deliver(ctx context.Context, e event.Event) error {
 	}
 	res, err := t.client.Do(req)
 	if err != nil {
+		// The error names the URL, whose query or user part may hold the
+		// hook's key; it ends up in logs and dead letters.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = RedactURL(ue.URL)
+		}
 		return fmt.Errorf("deliver %s: %w", e.ID(), err)
 	}
 	defer res.Body.Close()
@@ -128,6 +136,19 @@ func (t *Target) sign(h http.Header, id string, body []byte) {
 	h.Set(WebhookIDHeader, id)
 	h.Set(WebhookTimestampHeader, ts)
 	h.Set(WebhookSignatureHeader, "v1,"+Signature(t.secret, id, ts, body))
+}
+
+// RedactURL hides a URL's password and query, where hooks often carry
+// their key, so it can be logged.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.Redacted()
 }
 
 // Signature is the Standard Webhooks signature of a delivery: base64 of

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,32 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://hooks.zapier.com/hooks/catch/1/abc/":       "https://hooks.zapier.com/hooks/catch/1/abc/",
+		"https://user:pw@crm.example.com/in?api_key=s3cret": "https://user:xxxxx@crm.example.com/in?redacted",
+	} {
+		if got := forward.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDeliverErrorsHideTheTargetsKey: a failed delivery's error is logged
+// and stored in dead letters, so it must not carry the URL's secrets.
+func TestDeliverErrorsHideTheTargetsKey(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://hook:pa55@" + ln.Addr().String() + "/hook?api_key=s3cret"
+	ln.Close()
+	err = newTarget(t, url, forward.Binary, "").Deliver(context.Background(), knownEvent(t, ""))
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "pa55") {
+		t.Errorf("Deliver() to a refusing target = %v, want an error without the URL's key or password", err)
+	}
 }
