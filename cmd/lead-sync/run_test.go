@@ -208,3 +208,31 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestAdminListener(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, url := newCRM(t, 0, http.StatusOK)
+	r := clitest.Start(t, run, f.args(url, "--admin-listen", "127.0.0.1:0"), nil)
+	addr := r.Logs.Wait(t, "admin listening")["addr"].(string)
+	r.Logs.Wait(t, "consuming")
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK} {
+		res, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, res.StatusCode, want)
+		}
+	}
+	f.nats.Stop()
+	eventually(t, "readyz to turn 503 without the broker", func() bool {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusServiceUnavailable
+	})
+}

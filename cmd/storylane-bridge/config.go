@@ -39,6 +39,7 @@ type config struct {
 	natsListen      string
 	dataDir         string
 	syncInterval    string
+	placementTags   cli.StringList
 	stream          broker.StreamConfig
 	log             cli.LogConfig
 }
@@ -61,11 +62,15 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.DurationVar(&c.stream.MaxAge, "stream-max-age", "STREAM_MAX_AGE", 0, "drop events older than this; 0 keeps them forever")
 	f.DurationVar(&c.stream.Duplicates, "stream-duplicate-window", "STREAM_DUPLICATE_WINDOW", time.Hour, "window in which a re-delivered webhook is stored once")
 	f.IntVar(&c.stream.Replicas, "stream-replicas", "STREAM_REPLICAS", 1, "stream replicas: 1, or 3 on a cluster")
+	f.Int64Var(&c.stream.MaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", 0, "drop the oldest events beyond this many `bytes`; 0 for no limit")
+	f.StringVar(&c.stream.PlacementCluster, "stream-placement-cluster", "STREAM_PLACEMENT_CLUSTER", "", "place the stream in this NATS `cluster`")
+	f.StringListVar(&c.placementTags, "stream-placement-tags", "STREAM_PLACEMENT_TAGS", "place the stream on servers with all these `tags`, comma-separated")
 	f.Logging(&c.log)
 	if err := f.Parse(args, getenv); err != nil {
 		return config{}, err
 	}
 	c.nats.Name = "storylane-bridge"
+	c.stream.PlacementTags = c.placementTags
 	return c, c.validate()
 }
 

@@ -26,6 +26,10 @@ type ConnConfig struct {
 	TLSCert string // client certificate, with TLSKey
 	TLSKey  string
 
+	// InboxPrefix replaces _INBOX for replies, so that a user allowed to
+	// subscribe to its own prefix only cannot read other users' replies.
+	InboxPrefix string
+
 	// ReconnectWait is the pause between reconnection attempts; 0 keeps
 	// the nats.go default.
 	ReconnectWait time.Duration
@@ -88,6 +92,9 @@ func commonOptions(name string, reconnectWait time.Duration, logger *zap.Logger)
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
+		// Keep trying after authentication errors too: during a rolling
+		// restart a server may refuse a user it will accept moments later.
+		nats.IgnoreAuthErrorAbort(),
 		// No buffering while disconnected: a publish fails at once and the
 		// webhook gets a 503 instead of waiting on a buffer that may never
 		// be flushed.
@@ -133,6 +140,9 @@ func (c ConnConfig) authOptions() ([]nats.Option, error) {
 	}
 	if c.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	return opts, nil
 }

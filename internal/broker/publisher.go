@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,6 +34,16 @@ func NewPublisher(js jetstream.JetStream, stream string) *Publisher {
 // window is acknowledged with Duplicate set: that is a success.
 func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	ack, err := p.js.PublishMsg(ctx, msg)
+	for wait := 20 * time.Millisecond; inProcess(err); wait = min(2*wait, 500*time.Millisecond) {
+		// The same id is being stored right now (another bridge replica,
+		// or a retry): the answer is coming; ask again until it does.
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("publish %s: %w", msg.Subject, errors.Join(ctx.Err(), err))
+		case <-time.After(wait):
+		}
+		ack, err = p.js.PublishMsg(ctx, msg)
+	}
 	if errors.Is(err, nats.ErrMaxPayload) {
 		return nil, fmt.Errorf("publish %s: %w", msg.Subject, ErrTooLarge)
 	}
@@ -46,13 +57,31 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 	return ack, nil
 }
 
-// Ready reports whether the connection is up and the stream answers.
+// ErrNoLeader reports a replicated stream without a leader, which cannot
+// store anything until its replicas regain quorum.
+var ErrNoLeader = errors.New("stream has no leader")
+
+// errCodeDuplicateInProcess is JetStream's answer to a message whose
+// Nats-Msg-Id a clustered stream is storing at this moment.
+const errCodeDuplicateInProcess = 10158
+
+func inProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess
+}
+
+// Ready reports whether the connection is up and the stream can store: it
+// answers, and when replicated it has a leader.
 func (p *Publisher) Ready(ctx context.Context) error {
 	if !p.js.Conn().IsConnected() {
 		return ErrNotConnected
 	}
-	if _, err := p.js.Stream(ctx, p.stream); err != nil {
+	s, err := p.js.Stream(ctx, p.stream)
+	if err != nil {
 		return fmt.Errorf("stream %s: %w", p.stream, err)
+	}
+	if c := s.CachedInfo().Cluster; c != nil && c.Leader == "" {
+		return fmt.Errorf("stream %s: %w", p.stream, ErrNoLeader)
 	}
 	return nil
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 )
@@ -23,6 +26,8 @@ type ConsumerFlags struct {
 	Deliver  string
 	Redrive  bool
 	Log      LogConfig
+	// AdminListen is the address of /healthz and /readyz; empty for none.
+	AdminListen string
 }
 
 // Consumer defines the flags of a consumer binary: the connection, the
@@ -39,6 +44,7 @@ func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, de
 	f.IntVar(&cc.MaxInFlight, "max-in-flight", "CONSUMER_MAX_IN_FLIGHT", maxInFlight, "events handled at once")
 	f.StringVar(&c.Deliver, "deliver", "CONSUMER_DELIVER", deliver, "where a new durable starts: all (the stream's first event) or new")
 	f.BoolVar(&c.Redrive, "redrive", "CONSUMER_REDRIVE", false, "give each event on this consumer's dead-letter subject one more try, then exit")
+	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/healthz, /readyz); empty for none")
 	f.Logging(&c.Log)
 }
 
@@ -79,6 +85,26 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	var opened atomic.Pointer[consume.Consumer]
+	if c.AdminListen != "" {
+		actx, cancel := context.WithCancel(ctx)
+		stopped, err := admin.Serve(actx, c.AdminListen, admin.NewServer(func(ctx context.Context) error {
+			cons := opened.Load()
+			switch {
+			case cons == nil:
+				return errors.New("consumer not open yet")
+			case !nc.IsConnected():
+				return broker.ErrNotConnected
+			}
+			_, err := cons.Pending(ctx)
+			return err
+		}), logger)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		defer func() { cancel(); <-stopped }()
+	}
 	var cons *consume.Consumer
 	err = Await(ctx, logger, "the stream and the consumer", func(ctx context.Context) error {
 		if prepare != nil {
@@ -97,6 +123,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 	if err != nil {
 		return err
 	}
+	opened.Store(cons)
 	logger.Info("consuming", zap.String("stream", c.Consumer.Stream), zap.String("durable", c.Consumer.Durable),
 		zap.Strings("subjects", c.Consumer.FilterSubjects), zap.Bool("redrive", c.Redrive))
 	err = cons.Run(ctx)

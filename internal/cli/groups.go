@@ -23,6 +23,7 @@ func (f *FlagSet) NATS(c *broker.ConnConfig, defaultURL string) {
 	f.StringVar(&c.TLSCA, "nats-tls-ca", "NATS_TLS_CA", "", "CA bundle `file` that signs the NATS servers' certificates")
 	f.StringVar(&c.TLSCert, "nats-tls-cert", "NATS_TLS_CERT", "", "client certificate `file` for NATS mutual TLS")
 	f.StringVar(&c.TLSKey, "nats-tls-key", "NATS_TLS_KEY", "", "client key `file` for NATS mutual TLS")
+	f.StringVar(&c.InboxPrefix, "nats-inbox-prefix", "NATS_INBOX_PREFIX", "", "private reply `prefix` instead of _INBOX (least-privilege accounts)")
 }
 
 // Stream defines the flags that name the stream and its subject prefix.

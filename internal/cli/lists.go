@@ -42,3 +42,28 @@ func (f *FlagSet) DurationListVar(p *DurationList, name, env string, value []tim
 	f.fs.Var(p, name, usage)
 	f.env[name] = env
 }
+
+// StringList is a flag value of comma-separated words, blanks trimmed and
+// empty items dropped.
+type StringList []string
+
+// String implements flag.Value.
+func (l *StringList) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value; it replaces the whole list.
+func (l *StringList) Set(s string) error {
+	var out StringList
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// StringListVar defines a list-of-words flag and its variable.
+func (f *FlagSet) StringListVar(p *StringList, name, env, usage string) {
+	f.fs.Var(p, name, usage)
+	f.env[name] = env
+}

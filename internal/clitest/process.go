@@ -13,9 +13,10 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Build compiles every command of the module into a new temporary
-// directory and returns it; the caller removes it. It is meant for TestMain,
-// where testing.TB is not at hand, so it returns errors.
+// Build compiles every command of the module, and the nats-server of the
+// version go.mod names, into a new temporary directory and returns it; the
+// caller removes it. It is meant for TestMain, where testing.TB is not at
+// hand, so it returns errors.
 func Build() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -26,11 +27,13 @@ func Build() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("go build ./cmd/...: %w\n%s", err, out)
+	for _, pkg := range []string{"./cmd/...", "github.com/nats-io/nats-server/v2"} {
+		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
 	}
 	return dir, nil
 }

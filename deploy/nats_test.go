@@ -1,0 +1,132 @@
+package deploy_test
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/conf"
+	"github.com/nats-io/nats-server/v2/server"
+	"sigs.k8s.io/yaml"
+)
+
+// natsEnv sets what deploy/nats reads from the environment, each password
+// to a value naming its variable.
+func natsEnv(t *testing.T) {
+	t.Helper()
+	for _, v := range []string{"NATS_ROUTE_PASSWORD", "NATS_BRIDGE_PASSWORD", "NATS_LEAD_SYNC_PASSWORD", "NATS_SESSION_ARCHIVE_PASSWORD",
+		"NATS_TAIL_PASSWORD", "NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
+		t.Setenv(v, "env:"+v)
+	}
+	for k, v := range map[string]string{"NATS_SERVER_NAME": "nats-1", "NATS_HOST": "127.0.0.1", "NATS_CLIENT_PORT": "4222",
+		"NATS_CLUSTER_PORT": "6222", "NATS_MONITOR_PORT": "8222", "NATS_STORE_DIR": t.TempDir(),
+		"NATS_ROUTES": "[nats://route:pw@127.0.0.1:6222, nats://route:pw@127.0.0.1:6223, nats://route:pw@127.0.0.1:6224]"} {
+		t.Setenv(k, v)
+	}
+}
+
+// TestNATSConfigLoads loads deploy/nats/nats.conf as nats-server -c does
+// and checks the settings the product relies on.
+func TestNATSConfigLoads(t *testing.T) {
+	natsEnv(t)
+	opts, err := server.ProcessConfigFile("nats/nats.conf")
+	if err != nil {
+		t.Fatalf("nats-server would refuse deploy/nats/nats.conf: %v", err)
+	}
+	if !opts.JetStream || opts.Cluster.Name != "storylane" || len(opts.Routes) != 3 || opts.SystemAccount != "SYS" {
+		t.Errorf("nats.conf: jetstream %v, cluster %q, %d routes, system account %q; want JetStream in cluster storylane over 3 routes, SYS",
+			opts.JetStream, opts.Cluster.Name, len(opts.Routes), opts.SystemAccount)
+	}
+	users := map[string]*server.User{}
+	for _, u := range opts.Users {
+		users[u.Username] = u
+	}
+	for _, name := range []string{"bridge", "lead-sync", "session-archive", "tail", "admin", "sys"} {
+		if users[name] == nil {
+			t.Errorf("nats.conf has no user %s", name)
+		}
+	}
+	// The bridge publishes events and manages its stream; it reads nothing
+	// but its own replies.
+	b := users["bridge"].Permissions
+	if !slices.Equal(b.Subscribe.Allow, []string{"_INBOX.bridge.>"}) || slices.Contains(b.Publish.Allow, "storylane.>") ||
+		!slices.Contains(b.Publish.Allow, "storylane.session.known") {
+		t.Errorf("bridge permissions = publish %v subscribe %v, want the event subjects and its own inbox only", b.Publish.Allow, b.Subscribe.Allow)
+	}
+	// Each consumer publishes to its own dead-letter subject only.
+	for _, c := range []string{"lead-sync", "session-archive"} {
+		p := users[c].Permissions.Publish.Allow
+		for _, s := range p {
+			if regexp.MustCompile(`^storylane\.`).MatchString(s) && s != "storylane.dlq."+c {
+				t.Errorf("%s may publish to %s, want only storylane.dlq.%s", c, s, c)
+			}
+		}
+	}
+}
+
+// TestHelmValuesMatchAccounts keeps the Helm values' accounts identical to
+// deploy/nats/accounts.conf, so both deployments grant the same rights.
+func TestHelmValuesMatchAccounts(t *testing.T) {
+	natsEnv(t)
+	fromConf, err := conf.ParseFile("nats/accounts.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("kubernetes/nats-values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Config struct {
+			Merge map[string]any `json:"merge"`
+		} `json:"config"`
+	}
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	fromHelm := map[string]any{
+		"accounts":       verbatim(t, values.Config.Merge["accounts"]),
+		"system_account": values.Config.Merge["system_account"],
+	}
+	if got, want := canonical(t, fromHelm), canonical(t, fromConf); got != want {
+		t.Errorf("nats-values.yaml accounts differ from accounts.conf:\nhelm: %s\nconf: %s", got, want)
+	}
+}
+
+var verbatimValue = regexp.MustCompile(`^<< (.*) >>$`)
+
+// verbatim reads the chart's "<< X >>" values as nats.conf would.
+func verbatim(t *testing.T, v any) any {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = verbatim(t, x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = verbatim(t, x)
+		}
+	case string:
+		if m := verbatimValue.FindStringSubmatch(v); m != nil {
+			parsed, err := conf.Parse("v: " + m[1])
+			if err != nil {
+				t.Fatalf("verbatim value %q: %v", v, err)
+			}
+			return parsed["v"]
+		}
+	}
+	return v
+}
+
+// canonical is a stable JSON text: sorted keys, all numbers alike.
+func canonical(t *testing.T, v any) string {
+	t.Helper()
+	var generic any
+	if err := json.Unmarshal(toJSON(t, v), &generic); err != nil {
+		t.Fatal(err)
+	}
+	return string(toJSON(t, generic))
+}

@@ -1,0 +1,63 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/admin"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	var notReady error
+	srv := httptest.NewServer(admin.NewServer(func(context.Context) error { return notReady }))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", code)
+	}
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Errorf("GET /readyz when ready = %d, want 200", code)
+	}
+	notReady = errors.New("consumer info: timeout")
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "timeout") {
+		t.Errorf("GET /readyz when not ready = %d %s, want 503 with the reason", code, body)
+	}
+	if code, _ := get("/nope"); code != http.StatusNotFound {
+		t.Errorf("GET /nope = %d, want 404", code)
+	}
+}
+
+func TestServeStopsWithItsContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped, err := admin.Serve(ctx, "127.0.0.1:0", admin.NewServer(func(context.Context) error { return nil }), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-stopped
+	if _, err := admin.Serve(context.Background(), "256.0.0.1:0", http.NotFoundHandler(), zap.NewNop()); err == nil {
+		t.Error("Serve on a bad address = nil error, want the bind error")
+	}
+}
