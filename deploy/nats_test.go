@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/conf"
@@ -17,7 +18,7 @@ import (
 func natsEnv(t *testing.T) {
 	t.Helper()
 	for _, v := range []string{"NATS_ROUTE_PASSWORD", "NATS_BRIDGE_PASSWORD", "NATS_LEAD_SYNC_PASSWORD", "NATS_SESSION_ARCHIVE_PASSWORD",
-		"NATS_TAIL_PASSWORD", "NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
+		"NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
 		t.Setenv(v, "env:"+v)
 	}
 	for k, v := range map[string]string{"NATS_SERVER_NAME": "nats-1", "NATS_HOST": "127.0.0.1", "NATS_CLIENT_PORT": "4222",
@@ -43,7 +44,7 @@ func TestNATSConfigLoads(t *testing.T) {
 	for _, u := range opts.Users {
 		users[u.Username] = u
 	}
-	for _, name := range []string{"bridge", "lead-sync", "session-archive", "tail", "admin", "sys"} {
+	for _, name := range []string{"bridge", "lead-sync", "session-archive", "admin", "sys"} {
 		if users[name] == nil {
 			t.Errorf("nats.conf has no user %s", name)
 		}
@@ -129,4 +130,42 @@ func canonical(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(toJSON(t, generic))
+}
+
+// TestHelmValuesRoutes checks the cluster's routes in the Helm values: set
+// from an environment variable that Kubernetes can expand (it must come
+// after the password it uses, in the order the chart lists variables) and
+// with the route password.
+func TestHelmValuesRoutes(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("kubernetes/nats-values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Config struct {
+			Cluster struct {
+				Enabled   bool           `json:"enabled"`
+				Replicas  int            `json:"replicas"`
+				RouteURLs map[string]any `json:"routeURLs"`
+				Merge     map[string]any `json:"merge"`
+			} `json:"cluster"`
+		} `json:"config"`
+		Container struct {
+			Env map[string]struct {
+				Value string `json:"value"`
+			} `json:"env"`
+		} `json:"container"`
+	}
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	c := values.Config.Cluster
+	if !c.Enabled || c.Replicas != 3 || c.RouteURLs != nil || c.Merge["routes"] != "<< $NATS_ROUTE_URLS >>" {
+		t.Errorf("cluster values = %+v, want 3 replicas, no routeURLs, routes from $NATS_ROUTE_URLS", c)
+	}
+	routes := values.Container.Env["NATS_ROUTE_URLS"].Value
+	if strings.Count(routes, "$(NATS_ROUTE_PASSWORD)@") != 3 || !("NATS_ROUTE_PASSWORD" < "NATS_ROUTE_URLS") {
+		t.Errorf("NATS_ROUTE_URLS = %q, want three routes with $(NATS_ROUTE_PASSWORD), listed after it", routes)
+	}
 }

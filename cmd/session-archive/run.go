@@ -44,7 +44,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.dir == "" {
 		return config{}, fmt.Errorf("%w: --dir is empty", cli.ErrUsage)
 	}
-	c.consumer.Consumer.FilterSubjects = []string{c.consumer.Consumer.Subjects.Session(true), c.consumer.Consumer.Subjects.Session(false)}
+	// One filter over both kinds of session, so that a least-privilege user
+	// can be held to it (deploy/nats/accounts.conf).
+	c.consumer.Consumer.FilterSubjects = []string{c.consumer.Consumer.Subjects.Prefix + ".session.*"}
 	if c.replay {
 		c.consumer.Consumer.DeliverAll = true
 	}

@@ -184,7 +184,7 @@ func TestConflictingDurableIsAUsageError(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.js.CreateConsumer(t.Context(), f.stream.Name, jetstream.ConsumerConfig{Durable: "session-archive", DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: []string{"storylane.session.known", "storylane.session.unknown"}}); err != nil {
+		AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "storylane.session.*"}); err != nil {
 		t.Fatal(err)
 	}
 	r := clitest.Start(t, run, []string{"--nats-url", f.nats.URL(), "--dir", f.dir}, nil)

@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -12,7 +12,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
-	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // Environment variables that hold the webhook secrets. The secrets have no
@@ -42,6 +41,23 @@ type config struct {
 	placementTags   cli.StringList
 	stream          broker.StreamConfig
 	log             cli.LogConfig
+
+	// Defences and the operators' side.
+	adminListen       string
+	tlsCert, tlsKey   string
+	maxConcurrent     int
+	maxConnections    int
+	rateLimit         float64
+	rateBurst         int
+	trustedProxies    cli.StringList
+	allowCIDRs        cli.StringList
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+	secretReload      time.Duration
+
+	trusted, allowed []netip.Prefix // parsed from the lists above
 }
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -66,11 +82,32 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringVar(&c.stream.PlacementCluster, "stream-placement-cluster", "STREAM_PLACEMENT_CLUSTER", "", "place the stream in this NATS `cluster`")
 	f.StringListVar(&c.placementTags, "stream-placement-tags", "STREAM_PLACEMENT_TAGS", "place the stream on servers with all these `tags`, comma-separated")
 	f.Logging(&c.log)
+	f.StringVar(&c.adminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz), off the public port; empty for none")
+	f.StringVar(&c.tlsCert, "tls-cert", "BRIDGE_TLS_CERT", "", "serve HTTPS with this certificate `file` (and --tls-key)")
+	f.StringVar(&c.tlsKey, "tls-key", "BRIDGE_TLS_KEY", "", "private key `file` of --tls-cert")
+	f.IntVar(&c.maxConcurrent, "max-concurrent", "BRIDGE_MAX_CONCURRENT", 256, "webhooks handled at once; beyond, 503 with Retry-After; 0 for no bound")
+	f.IntVar(&c.maxConnections, "max-connections", "BRIDGE_MAX_CONNECTIONS", 4096, "open client connections; beyond, new ones wait; 0 for no bound")
+	f.Float64Var(&c.rateLimit, "rate-limit", "BRIDGE_RATE_LIMIT", 0, "webhooks per second allowed to one client address (429 beyond); 0 for no limit")
+	f.IntVar(&c.rateBurst, "rate-burst", "BRIDGE_RATE_BURST", 20, "burst allowed above --rate-limit")
+	f.StringListVar(&c.trustedProxies, "trusted-proxies", "BRIDGE_TRUSTED_PROXIES", "`CIDRs` of proxies whose X-Forwarded-For names the client, comma-separated")
+	f.StringListVar(&c.allowCIDRs, "allow-cidrs", "BRIDGE_ALLOW_CIDRS", "serve webhooks only to these client `CIDRs`, comma-separated (403 to others)")
+	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", "BRIDGE_READ_HEADER_TIMEOUT", 10*time.Second, "time to read a request's headers")
+	f.DurationVar(&c.readTimeout, "read-timeout", "BRIDGE_READ_TIMEOUT", 30*time.Second, "time to read a whole request, body included")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", "BRIDGE_IDLE_TIMEOUT", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	f.IntVar(&c.maxHeaderBytes, "max-header-bytes", "BRIDGE_MAX_HEADER_BYTES", 32<<10, "largest request header block (431 beyond)")
+	f.DurationVar(&c.secretReload, "secret-reload-interval", "BRIDGE_SECRET_RELOAD_INTERVAL", 10*time.Second, "how often the secret file is checked for changes (SIGHUP re-reads it at once)")
 	if err := f.Parse(args, getenv); err != nil {
 		return config{}, err
 	}
 	c.nats.Name = "storylane-bridge"
 	c.stream.PlacementTags = c.placementTags
+	var err error
+	if c.trusted, err = prefixes(c.trustedProxies); err != nil {
+		return config{}, fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
+	}
+	if c.allowed, err = prefixes(c.allowCIDRs); err != nil {
+		return config{}, fmt.Errorf("%w: --allow-cidrs: %w", cli.ErrUsage, err)
+	}
 	return c, c.validate()
 }
 
@@ -103,6 +140,15 @@ func (c config) validate() error {
 	if c.nats.URL == "" && c.dataDir == "" {
 		problems = append(problems, "--data-dir is needed for the embedded broker")
 	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		problems = append(problems, "--tls-cert and --tls-key go together")
+	}
+	if c.maxConcurrent < 0 || c.maxConnections < 0 || c.rateLimit < 0 || c.rateBurst < 1 || c.maxHeaderBytes < 1024 {
+		problems = append(problems, "--max-concurrent, --max-connections and --rate-limit cannot be negative, --rate-burst is at least 1, --max-header-bytes at least 1024")
+	}
+	if c.readHeaderTimeout <= 0 || c.readTimeout <= 0 || c.idleTimeout <= 0 || c.secretReload <= 0 {
+		problems = append(problems, "the timeouts and --secret-reload-interval must be positive")
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", cli.ErrUsage, strings.Join(problems, "; "))
 	}
@@ -125,24 +171,22 @@ func (c config) sync() (time.Duration, bool, error) {
 	return d, false, nil
 }
 
-// loadKeyring reads the webhook secrets from $STORYLANE_WEBHOOK_SECRET or
-// from the secret file; the bridge refuses to start without one.
-func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyring, error) {
-	list := getenv(envSecret)
-	if list != "" && secretFile != "" {
-		return nil, fmt.Errorf("%w: set either $%s or $%s (--secret-file), not both", cli.ErrUsage, envSecret, envSecretFile)
-	}
-	secrets := storylane.SecretsFromList(list)
-	if secretFile != "" {
-		b, err := os.ReadFile(secretFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read webhook secret file ($%s, --secret-file): %w", cli.ErrUsage, envSecretFile, err)
+// prefixes parses CIDRs; a bare address stands for itself alone.
+func prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range list {
+		if !strings.Contains(item, "/") {
+			a, err := netip.ParseAddr(item)
+			if err != nil {
+				return nil, err
+			}
+			item = netip.PrefixFrom(a, a.BitLen()).String()
 		}
-		secrets = storylane.SecretsFromLines(b)
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
 	}
-	if len(secrets) == 0 {
-		return nil, fmt.Errorf("%w: no webhook secret: set $%s to the secret Storylane shows under Settings > Integrations > Webhook, or $%s to a file holding it",
-			cli.ErrUsage, envSecret, envSecretFile)
-	}
-	return storylane.NewKeyring(secrets...)
+	return out, nil
 }

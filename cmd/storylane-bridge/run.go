@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
@@ -29,7 +28,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	keys, err := loadKeyring(cfg.secretFile, getenv)
+	secrets, err := loadKeyring(cfg.secretFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -38,15 +37,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer logger.Sync()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var background sync.WaitGroup
+	defer background.Wait() // after cancel, which runs first
+	reg := admin.NewRegistry()
+	keys := newKeyring(secrets, cfg.secretFile, reg, logger)
+	background.Go(func() { keys.watch(ctx, cfg.secretReload) })
 	validator, err := schemas.NewValidator()
 	if err != nil {
 		return err
 	}
-	nc, closeBroker, err := openBroker(cfg, logger)
+
+	// The public listener opens first and answers health checks while the
+	// broker may keep us waiting; it closes before the broker does, so
+	// requests in flight finish with their acknowledgements.
+	closeBroker := func() {}
+	defer func() { closeBroker() }()
+	front := &frontDoor{}
+	public, err := listenPublic(cfg, front, logger)
 	if err != nil {
 		return err
 	}
-	defer closeBroker()
+	defer public.shutdown()
+	nc, stop, err := openBroker(cfg, logger)
+	if err != nil {
+		return err
+	}
+	closeBroker = stop
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -54,23 +72,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := ensureStream(ctx, js, cfg, logger); err != nil {
 		return err
 	}
-	maxBody := cfg.maxBody
-	if limit := nc.MaxPayload() - headerRoom; limit < maxBody {
-		// Checked before reading a body, so a webhook too large for the
-		// broker is refused at once rather than after its signature.
-		maxBody = max(limit, 1)
-		logger.Warn("the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server",
-			zap.Int64("max_payload", nc.MaxPayload()), zap.Int64("max_body", maxBody))
-	}
 	pub := broker.NewPublisher(js, cfg.stream.Name)
-	handler := ingress.NewServer(ingress.Config{
-		MaxBody:        maxBody,
+	if cfg.adminListen != "" {
+		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg), logger)
+		if err != nil {
+			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+		}
+		defer func() { cancel(); <-stopped }()
+	}
+	front.open(ingress.NewServer(ingress.Config{
+		MaxBody:        bodyLimit(cfg, nc.MaxPayload(), logger),
 		PublishTimeout: cfg.publishTimeout,
 		Origin:         cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
 		Subjects:       cfg.stream.Subjects,
-	}, logger, keys, validator, pub, pub)
-	logger.Info("webhook secrets loaded", zap.Int("count", keys.Len()))
-	return serve(ctx, cfg, handler, logger)
+		MaxConcurrent:  cfg.maxConcurrent,
+		RateLimit:      cfg.rateLimit,
+		RateBurst:      cfg.rateBurst,
+		TrustedProxies: cfg.trusted,
+		AllowCIDRs:     cfg.allowed,
+	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: ingress.NewMetrics(reg)}))
+	logger.Info("webhook secrets loaded", zap.Int("count", secrets.Len()), zap.Bool("reloaded_from_file", cfg.secretFile != ""))
+	logger.Info("listening", zap.String("addr", public.addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
+	if err := public.wait(ctx); err != nil {
+		return err
+	}
+	return public.shutdown()
+}
+
+// bodyLimit is --max-body, lowered to what the broker can take: checked
+// before a body is read, a webhook too large for the broker is refused at
+// once rather than after its signature.
+func bodyLimit(cfg config, maxPayload int64, logger *zap.Logger) int64 {
+	limit := maxPayload - headerRoom
+	if limit >= cfg.maxBody {
+		return cfg.maxBody
+	}
+	logger.Warn("the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server",
+		zap.Int64("max_payload", maxPayload), zap.Int64("max_body", max(limit, 1)))
+	return max(limit, 1)
 }
 
 // openBroker starts the embedded server and connects to it in-process, or
@@ -147,46 +186,5 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg config, logge
 	}
 	logger.Info("stream ready", zap.String("stream", info.Config.Name), zap.Strings("subjects", info.Config.Subjects),
 		zap.Uint64("messages", info.State.Msgs), zap.Duration("duplicate_window", info.Config.Duplicates))
-	return nil
-}
-
-// serve answers HTTP until ctx is done, then shuts down: it stops accepting,
-// lets requests in flight finish (each is answered only after its ack),
-// and returns.
-func serve(ctx context.Context, cfg config, handler http.Handler, logger *zap.Logger) error {
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.publishTimeout + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          zap.NewStdLog(logger.Named("http")),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("webhook_path", ingress.WebhookPath))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve http: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down", zap.Duration("timeout", cfg.shutdownTimeout))
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		srv.Close()
-	}
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-		err = serveErr
-	}
-	if err != nil {
-		return fmt.Errorf("shutdown http: %w", err)
-	}
 	return nil
 }

@@ -339,3 +339,28 @@ func TestReplicasBeyondTheServerIsAUsageError(t *testing.T) {
 		t.Errorf("bridge with 3 replicas on one server = %v, want a usage error", err)
 	}
 }
+
+// TestHealthyWhileWaitingForTheBroker: while the bridge waits for its
+// broker, its listener is up: /healthz 200, so an orchestrator does not kill
+// it, and /readyz and webhooks 503, so none is sent to it.
+func TestHealthyWhileWaitingForTheBroker(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	srv.Stop()
+	r := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0"}, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": srv.URL()})
+	url := "http://" + r.Logs.Wait(t, "starting")["addr"].(string)
+	r.Logs.Wait(t, "waiting for the stream")
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
+		if code, _ := get(t, url+path); code != want {
+			t.Errorf("GET %s while waiting for the broker = %d, want %d", path, code, want)
+		}
+	}
+	if a := post(t, url, example(t, "known"), testSecret); a.status != http.StatusServiceUnavailable {
+		t.Errorf("POST while waiting for the broker = %d, want 503", a.status)
+	}
+	srv.Restart()
+	r.Logs.Wait(t, "listening")
+	if a := post(t, url, example(t, "known"), testSecret); a.status != http.StatusOK {
+		t.Errorf("POST once the broker is there = %d %v, want 200", a.status, a.body)
+	}
+}

@@ -45,7 +45,7 @@ func startBridge(t *testing.T, secret string) (string, jetstream.JetStream) {
 	}
 	pub := broker.NewPublisher(js, "STORYLANE")
 	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
-		zap.NewNop(), keys, validator, pub, pub)
+		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Validator: validator, Publisher: pub, Ready: pub})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return hs.URL + ingress.WebhookPath, srv.JetStream(t)

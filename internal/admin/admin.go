@@ -1,5 +1,6 @@
 // Package admin is the operators' HTTP listener of a process, kept off any
-// public port: liveness and readiness for orchestrators.
+// public port: liveness and readiness for orchestrators, Prometheus metrics
+// and pprof.
 package admin
 
 import (
@@ -9,9 +10,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -22,9 +27,16 @@ type ReadyFunc func(ctx context.Context) error
 const readyTimeout = 2 * time.Second
 
 // NewServer returns the admin handler: GET /healthz answers 200 while the
-// process runs, GET /readyz 200 when ready says so and 503 otherwise.
-func NewServer(ready ReadyFunc) http.Handler {
+// process runs, GET /readyz 200 when ready says so and 503 otherwise,
+// GET /metrics the metrics of metrics, and /debug/pprof/ the Go profiles.
+func NewServer(ready ReadyFunc, metrics prometheus.Gatherer) http.Handler {
 	r := mux.NewRouter()
+	r.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})).Methods(http.MethodGet)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -52,7 +64,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Serve binds addr, then serves handler until ctx is done and shuts down
 // with a fresh timeout. It returns once the listener is bound, reporting a
-// bind error; serving errors are logged.
+// bind error; serving errors are logged. stopped closes once the shutdown
+// is over, its connections closed.
 func Serve(ctx context.Context, addr string, handler http.Handler, logger *zap.Logger) (stopped <-chan struct{}, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -60,19 +73,30 @@ func Serve(ctx context.Context, addr string, handler http.Handler, logger *zap.L
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: zap.NewStdLog(logger.Named("admin"))}
-	done := make(chan struct{})
+	served := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("admin listener", zap.Error(err))
 		}
 	}()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
+		<-served
 	}()
 	logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
 	return done, nil
+}
+
+// NewRegistry returns a registry of the process's own, with the Go
+// runtime's and the process's collectors: no global state.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }

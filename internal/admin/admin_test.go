@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	var notReady error
-	srv := httptest.NewServer(admin.NewServer(func(context.Context) error { return notReady }))
+	srv := httptest.NewServer(admin.NewServer(func(context.Context) error { return notReady }, admin.NewRegistry()))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		res, err := http.Get(srv.URL + path)
@@ -46,12 +46,18 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, _ := get("/nope"); code != http.StatusNotFound {
 		t.Errorf("GET /nope = %d, want 404", code)
 	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "process_resident_memory_bytes") {
+		t.Errorf("GET /metrics = %d, want 200 with the Go and process metrics", code)
+	}
+	if code, body := get("/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/ = %d, want the profile index", code)
+	}
 }
 
 func TestServeStopsWithItsContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped, err := admin.Serve(ctx, "127.0.0.1:0", admin.NewServer(func(context.Context) error { return nil }), zap.NewNop())
+	stopped, err := admin.Serve(ctx, "127.0.0.1:0", admin.NewServer(func(context.Context) error { return nil }, admin.NewRegistry()), zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, de
 	f.IntVar(&cc.MaxInFlight, "max-in-flight", "CONSUMER_MAX_IN_FLIGHT", maxInFlight, "events handled at once")
 	f.StringVar(&c.Deliver, "deliver", "CONSUMER_DELIVER", deliver, "where a new durable starts: all (the stream's first event) or new")
 	f.BoolVar(&c.Redrive, "redrive", "CONSUMER_REDRIVE", false, "give each event on this consumer's dead-letter subject one more try, then exit")
-	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/healthz, /readyz); empty for none")
+	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz); empty for none")
 	f.Logging(&c.Log)
 }
 
@@ -86,6 +86,8 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	var opened atomic.Pointer[consume.Consumer]
+	reg := admin.NewRegistry()
+	metrics := consume.NewMetrics(reg)
 	if c.AdminListen != "" {
 		actx, cancel := context.WithCancel(ctx)
 		stopped, err := admin.Serve(actx, c.AdminListen, admin.NewServer(func(ctx context.Context) error {
@@ -98,7 +100,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 			}
 			_, err := cons.Pending(ctx)
 			return err
-		}), logger)
+		}, reg), logger)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("%w: %w", ErrUsage, err)
@@ -117,13 +119,14 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		if c.Redrive {
 			open = consume.Redrive
 		}
-		cons, err = open(ctx, js, c.Consumer, handler, logger)
+		cons, err = open(ctx, js, c.Consumer, handler, logger, consume.WithMetrics(metrics))
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	opened.Store(cons)
+	reg.MustRegister(cons.Collector())
 	logger.Info("consuming", zap.String("stream", c.Consumer.Stream), zap.String("durable", c.Consumer.Durable),
 		zap.Strings("subjects", c.Consumer.FilterSubjects), zap.Bool("redrive", c.Redrive))
 	err = cons.Run(ctx)

@@ -161,3 +161,9 @@ func Main(command string, run func(ctx context.Context, args []string, getenv fu
 	stop()
 	os.Exit(Exit(os.Stderr, command, err))
 }
+
+// Float64Var defines a float64 flag and its variable.
+func (f *FlagSet) Float64Var(p *float64, name, env string, value float64, usage string) {
+	f.fs.Float64Var(p, name, value, usage)
+	f.env[name] = env
+}

@@ -111,5 +111,10 @@ func (c *Config) consumerConfig() jetstream.ConsumerConfig {
 	if c.DeliverAll {
 		cc.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
+	if len(cc.FilterSubjects) == 1 {
+		// A single filter travels in the API subject too, where a NATS
+		// permission can hold a user to it.
+		cc.FilterSubject, cc.FilterSubjects = cc.FilterSubjects[0], nil
+	}
 	return cc
 }

@@ -20,9 +20,12 @@ const fetchWait = time.Second
 type Consumer struct {
 	cfg     Config
 	js      jetstream.JetStream
-	cons    jetstream.Consumer
 	handler Handler
 	logger  *zap.Logger
+	metrics *Metrics
+
+	consMu sync.Mutex
+	cons   jetstream.Consumer // replaced when the durable is made again
 	// stopAt, when set, ends Run once every event up to this stream
 	// sequence is settled (a re-drive).
 	stopAt uint64
@@ -35,7 +38,7 @@ type Consumer struct {
 // New creates or updates the durable consumer cfg describes and returns a
 // Consumer that runs handler over it. Several processes may do so with the
 // same Durable: they share the events.
-func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger) (*Consumer, error) {
+func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger, opts ...Option) (*Consumer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -43,7 +46,17 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
-	return &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable))}, nil
+	c := &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable))}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+func (c *Consumer) consumer() jetstream.Consumer {
+	c.consMu.Lock()
+	defer c.consMu.Unlock()
+	return c.cons
 }
 
 // Reset deletes the durable consumer so that New starts it afresh, from the
@@ -58,7 +71,7 @@ func Reset(ctx context.Context, js jetstream.JetStream, stream, durable string) 
 
 // Pending is the number of events not yet delivered to the consumer: its lag.
 func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
-	info, err := c.cons.Info(ctx)
+	info, err := c.consumer().Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("consumer %s info: %w", c.cfg.Durable, err)
 	}
@@ -79,7 +92,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if n == 0 {
 			break
 		}
-		batch, err := c.cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
+		batch, err := c.consumer().Fetch(n, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			release(slots, n)
 			fetchFailing = c.fetchFailed(ctx, err, fetchFailing)
@@ -164,7 +177,9 @@ func (c *Consumer) recreate(ctx context.Context) {
 		time.Sleep(fetchWait)
 		return
 	}
+	c.consMu.Lock()
 	c.cons = cons
+	c.consMu.Unlock()
 	c.logger.Error("the durable consumer was deleted by someone and is created again; events stored while it was gone are skipped unless it delivers all",
 		zap.Bool("deliver_all", c.cfg.DeliverAll))
 }

@@ -14,7 +14,7 @@ import (
 // once all of them are settled. What succeeds is acknowledged; what fails is
 // dead-lettered again, after the ones re-driven, for a later re-drive. Its
 // progress is kept in a durable of its own, named <durable>-redrive.
-func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger) (*Consumer, error) {
+func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger, opts ...Option) (*Consumer, error) {
 	if cfg.DeadLetter == "" {
 		cfg.DeadLetter = cfg.Durable
 	}
@@ -30,7 +30,7 @@ func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Ha
 	cfg.Durable += "-redrive"
 	cfg.FilterSubjects = []string{dlq}
 	cfg.DeliverAll = true
-	c, err := New(ctx, js, cfg, handler, logger)
+	c, err := New(ctx, js, cfg, handler, logger, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +50,13 @@ func (c *Consumer) caughtUp(ctx context.Context, wg *sync.WaitGroup) bool {
 	}
 	past := c.pastStopCount()
 	if past == 0 {
-		info, err := c.cons.Info(ctx)
+		info, err := c.consumer().Info(ctx)
 		if err != nil || (info.Delivered.Stream < c.stopAt && info.NumPending > 0) {
 			return false
 		}
 	}
 	wg.Wait()
-	info, err := c.cons.Info(ctx)
+	info, err := c.consumer().Info(ctx)
 	return err == nil && info.NumAckPending <= past
 }
 

@@ -53,6 +53,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	start := time.Now()
 	err = c.handle(ctx, msg, e)
+	c.observe(time.Since(start))
 	log := c.logger.With(zap.String("event_id", e.CloudEvent.ID()), zap.Uint64("seq", e.StreamSeq),
 		zap.Uint64("attempt", e.Attempt), zap.Duration("took", time.Since(start)))
 	switch {
@@ -61,6 +62,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			log.Warn("ack failed; the event will be redelivered", zap.Error(err))
 			return
 		}
+		c.count(outcomeAcked)
 		log.Debug("handled")
 	case errors.Is(err, ErrPermanent) && c.stopAt > 0:
 		c.deadLetter(ctx, msg, 1, err)
@@ -76,6 +78,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		if errors.As(err, &ra) && ra.Delay > delay {
 			delay = min(ra.Delay, maxRetryAfter)
 		}
+		c.count(outcomeRetried)
 		log.Warn("handler failed; retrying", zap.Error(err), zap.Duration("retry_in", delay))
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.Warn("nak failed; the event will be redelivered after the ack wait", zap.Error(err))
@@ -145,6 +148,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts u
 		msg.NakWithDelay(c.cfg.backoff(1))
 		return
 	}
+	c.count(outcomeDeadLettered)
 	if err := msg.TermWithReason("dead-lettered"); err != nil {
 		log.Warn("terminate after dead letter failed; a redelivery will be dead-lettered again under the same id", zap.Error(err))
 	}

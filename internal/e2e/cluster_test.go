@@ -66,7 +66,7 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, passwords: map[string]string{}}
 	vars := map[string]string{"route": "NATS_ROUTE_PASSWORD", "bridge": "NATS_BRIDGE_PASSWORD", "lead-sync": "NATS_LEAD_SYNC_PASSWORD",
-		"session-archive": "NATS_SESSION_ARCHIVE_PASSWORD", "tail": "NATS_TAIL_PASSWORD", "admin": "NATS_ADMIN_PASSWORD", "sys": "NATS_SYS_PASSWORD"}
+		"session-archive": "NATS_SESSION_ARCHIVE_PASSWORD", "admin": "NATS_ADMIN_PASSWORD", "sys": "NATS_SYS_PASSWORD"}
 	for user, v := range vars {
 		c.passwords[user] = randomPassword()
 		c.env = append(c.env, v+"="+c.passwords[user])
@@ -175,6 +175,43 @@ func streamInfo(t *testing.T, js jetstream.JetStream, stream string) *jetstream.
 		return info.Cluster != nil && info.Cluster.Leader != ""
 	})
 	return info
+}
+
+// currentLeader asks once which node leads the stream; false when the
+// answer does not come or names none.
+func (c *cluster) currentLeader(js jetstream.JetStream) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "STORYLANE")
+	if err != nil || s.CachedInfo().Cluster == nil || s.CachedInfo().Cluster.Leader == "" {
+		return "", false
+	}
+	return s.CachedInfo().Cluster.Leader, true
+}
+
+// failover kills node victim now, and, in the background, waits until
+// another node leads the stream and webhooks are being stored again without
+// it before starting it again. It returns a channel that yields how many
+// webhooks were answered 2xx while the victim was down.
+func (c *cluster) failover(js jetstream.JetStream, l *load, victim int) <-chan int {
+	c.t.Helper()
+	c.kill(victim)
+	down := time.Now()
+	served := make(chan int, 1)
+	go func() {
+		n := 0
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			name, ok := c.currentLeader(js)
+			// Down for at least two seconds, long enough for the others to
+			// store without it and for it to have something to catch up on.
+			if n = l.successesSince(down); ok && name != c.nodes[victim].name && n >= 20 && time.Since(down) > 2*time.Second {
+				break
+			}
+		}
+		c.start(victim)
+		served <- n
+	}()
+	return served
 }
 
 // leader is the index of the node leading the stream.

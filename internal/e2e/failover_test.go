@@ -56,43 +56,49 @@ func TestClusterFailover(t *testing.T) {
 	t.Run("two-bridges", func(t *testing.T) { add(twoBridges(t)) })
 	t.Run("no-quorum", func(t *testing.T) { add(noQuorum(t)) })
 	t.Run("consumers", func(t *testing.T) { add(consumersAcrossNodeLoss(t)) })
-	lines := []string{"| scenario | webhooks sent | 2xx answers | other answers | stored | duplicate answers | longest without a 2xx |", "| --- | --- | --- | --- | --- | --- | --- |"}
+	lines := []string{"| scenario | webhooks sent | 2xx answers | other answers | stored | duplicate answers | longest without a 2xx | 2xx while a node was down |",
+		"| --- | --- | --- | --- | --- | --- | --- | --- |"}
 	for _, r := range reports {
 		lines = append(lines, r.String())
 	}
 	t.Logf("fault-injection results:\n%s", strings.Join(lines, "\n"))
 }
 
-// Scenarios 1 and 2: SIGKILL the stream's leader (or a follower) a third
-// of the way into the load, restart it two thirds in, and wait for it to
-// catch up.
+// Scenarios 1 and 2: SIGKILL the stream's leader (or a follower) early in
+// the load; keep it down until the other two store webhooks on their own
+// (a new leader elected), then start it again and wait for it to catch up
+// on what was stored without it.
 func leaderOrFollowerLoss(t *testing.T, leader bool) report {
 	c := startCluster(t)
 	js := c.admin()
 	port := freePorts(t, 1)[0]
 	c.startBridge(t, port)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	l := newLoad(400, 100, 0, url)
+	l := newLoad(1000, 100, 0, url)
+	var served <-chan int
 	victim := -1
 	l.run(t, func(started int) {
-		switch started {
-		case 130:
+		if started == 100 {
 			victim = c.leader(js)
 			if !leader {
 				victim = (victim + 1) % 3
 			}
-			c.kill(victim)
-		case 270:
-			c.start(victim)
+			served = c.failover(js, l, victim)
 		}
 	})
+	down := <-served
+	if down == 0 {
+		t.Errorf("no webhook was stored while %s was down: the two others did not carry the stream", c.nodes[victim].name)
+	}
 	c.waitNode(victim)
 	c.waitCaughtUp(js)
 	name := "1. stream leader SIGKILLed mid-load, restarted, caught up"
 	if !leader {
 		name = "2. a follower SIGKILLed mid-load, restarted, caught up"
 	}
-	return l.check(t, js, name)
+	r := l.check(t, js, name)
+	r.whileDown = down
+	return r
 }
 
 // Scenario 3: SIGKILL the bridge mid-load and start it again.
@@ -130,8 +136,10 @@ func twoBridges(t *testing.T) report {
 			t.Errorf("event %s acknowledged by %d bridges, want both", id, n)
 		}
 	}
-	if r.duplicates != r.sent || r.stored != r.sent {
-		t.Errorf("two bridges: %d duplicate answers and %d stored for %d webhooks, want one of each pair a duplicate and each stored once",
+	// At least one answer of each pair says duplicate; both may, when a
+	// publish that timed out was stored and its retry found it.
+	if r.duplicates < r.sent || r.duplicates > 2*r.sent || r.stored != r.sent {
+		t.Errorf("two bridges: %d duplicate answers and %d stored for %d webhooks, want a duplicate in each pair and each stored once",
 			r.duplicates, r.stored, r.sent)
 	}
 	return r
@@ -200,18 +208,23 @@ func consumersAcrossNodeLoss(t *testing.T) report {
 	consumer("lead-sync", "--target-url", srv.URL)
 	consumer("session-archive", "--dir", archiveDir)
 
-	l := newLoad(300, 100, 4000, fmt.Sprintf("http://127.0.0.1:%d", port))
+	l := newLoad(800, 100, 4000, fmt.Sprintf("http://127.0.0.1:%d", port))
+	var served <-chan int
 	victim := -1
 	l.run(t, func(started int) {
-		switch started {
-		case 100:
+		if started == 100 {
 			victim = c.leader(js)
-			c.kill(victim)
-		case 200:
-			c.start(victim)
+			served = c.failover(js, l, victim)
 		}
 	})
+	down := <-served
+	if down == 0 {
+		t.Errorf("no webhook was stored while %s was down", c.nodes[victim].name)
+	}
+	c.waitNode(victim)
+	c.waitCaughtUp(js)
 	r := l.check(t, js, "6. lead-sync and session-archive across a leader loss")
+	r.whileDown = down
 	known := 0
 	for _, id := range l.ids {
 		if l.known[id] {
@@ -234,6 +247,6 @@ func consumersAcrossNodeLoss(t *testing.T) report {
 		repeats += n - 1
 	}
 	target.mu.Unlock()
-	t.Logf("consumers: archive %d events once each; CRM %d known sessions, %d repeated deliveries its Idempotency-Key absorbs", len(l.ids), known, repeats)
+	t.Logf("consumers: archive %d events once each; CRM %d known sessions, %d repeated deliveries (the same Idempotency-Key again)", len(l.ids), known, repeats)
 	return r
 }

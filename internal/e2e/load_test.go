@@ -107,6 +107,19 @@ func (l *load) deliver(client *http.Client, url, id string, body []byte) {
 	l.mu.Unlock()
 }
 
+// successesSince counts the 2xx answers after t.
+func (l *load) successesSince(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.successes {
+		if s.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // longestGap is the longest time without any 2xx while the load ran.
 func (l *load) longestGap() time.Duration {
 	l.mu.Lock()
@@ -126,10 +139,15 @@ type report struct {
 	sent, answered2xx, non2xx, stored int
 	duplicates                        int
 	unavailable                       time.Duration
+	whileDown                         int // 2xx answers while a node was down; -1 when none was
 }
 
 func (r report) String() string {
-	return fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %.1f s |", r.scenario, r.sent, r.answered2xx, r.non2xx, r.stored, r.duplicates, r.unavailable.Seconds())
+	down := "—"
+	if r.whileDown >= 0 {
+		down = fmt.Sprint(r.whileDown)
+	}
+	return fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %.1f s | %s |", r.scenario, r.sent, r.answered2xx, r.non2xx, r.stored, r.duplicates, r.unavailable.Seconds(), down)
 }
 
 // check asserts what every scenario promises: each webhook got a 2xx in
@@ -153,7 +171,7 @@ func (l *load) check(t *testing.T, js jetstream.JetStream, scenario string) repo
 			t.Errorf("%s: event %s answered 2xx %d times is stored %d times, want once", scenario, id, n, stored[id])
 		}
 	}
-	r := report{scenario: scenario, sent: len(l.ids), stored: len(stored), duplicates: l.dups, unavailable: gap}
+	r := report{scenario: scenario, sent: len(l.ids), stored: len(stored), duplicates: l.dups, unavailable: gap, whileDown: -1}
 	for status, n := range l.answers {
 		if status/100 == 2 {
 			r.answered2xx += n

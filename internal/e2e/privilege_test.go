@@ -1,10 +1,13 @@
 package e2e_test
 
 import (
-	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,8 +57,26 @@ func (v *violations) refused(subject string) bool {
 	return false
 }
 
+// tryAll publishes to each subject (a subscription for those starting with
+// "sub ") and reports every one the server did not refuse.
+func (v *violations) tryAll(t *testing.T, user string, subjects ...string) {
+	t.Helper()
+	for _, s := range subjects {
+		if sub, ok := strings.CutPrefix(s, "sub "); ok {
+			v.nc.Subscribe(sub, func(*nats.Msg) {})
+			s = sub
+		} else {
+			v.nc.Publish(s, []byte("{}"))
+		}
+		if !v.refused(s) {
+			t.Errorf("the %s user was not refused %s", user, s)
+		}
+	}
+}
+
 // TestLeastPrivilege checks the users of deploy/nats against a real
-// cluster: each may do its job and is refused the rest.
+// cluster: each program does its whole job as its user, and each user is
+// refused what it must not do.
 func TestLeastPrivilege(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster; skipped with -short")
@@ -63,54 +84,89 @@ func TestLeastPrivilege(t *testing.T) {
 	c := startCluster(t)
 	port := freePorts(t, 1)[0]
 	c.startBridge(t, port) // creates the stream as the bridge user
-	l := newLoad(5, 50, 5000, fmt.Sprintf("http://127.0.0.1:%d", port))
+	l := newLoad(6, 50, 5000, fmt.Sprintf("http://127.0.0.1:%d", port))
 	l.run(t, nil)
 
-	bridge := connectAs(t, c, "bridge")
-	bridge.nc.Subscribe("storylane.>", func(*nats.Msg) {})
-	bridge.nc.Publish("storylane.dlq.lead-sync", []byte("x"))
-	bridge.nc.Publish("$JS.API.CONSUMER.CREATE.STORYLANE.spy", []byte("{}"))
-	for _, s := range []string{"storylane.>", "storylane.dlq.lead-sync", "$JS.API.CONSUMER.CREATE.STORYLANE.spy"} {
-		if !bridge.refused(s) {
-			t.Errorf("the bridge user was not refused %s", s)
-		}
-	}
-
+	connectAs(t, c, "bridge").tryAll(t, "bridge",
+		"sub storylane.>", "storylane.dlq.lead-sync", "$JS.API.CONSUMER.CREATE.STORYLANE.spy",
+		"$JS.API.STREAM.PURGE.STORYLANE", "$JS.API.STREAM.DELETE.STORYLANE", "sub _INBOX.lead-sync.>")
 	lead := connectAs(t, c, "lead-sync")
-	lead.nc.Publish("storylane.session.known", []byte("forged"))
-	lead.nc.Publish("storylane.dlq.session-archive", []byte("x"))
-	lead.nc.Publish("$JS.API.CONSUMER.MSG.NEXT.STORYLANE.session-archive", []byte("1"))
-	lead.nc.Publish("$JS.API.STREAM.DELETE.STORYLANE", nil)
-	lead.nc.Subscribe("_INBOX.bridge.>", func(*nats.Msg) {})
-	for _, s := range []string{"storylane.session.known", "storylane.dlq.session-archive",
-		"$JS.API.CONSUMER.MSG.NEXT.STORYLANE.session-archive", "$JS.API.STREAM.DELETE.STORYLANE", "_INBOX.bridge.>"} {
-		if !lead.refused(s) {
-			t.Errorf("the lead-sync user was not refused %s", s)
+	lead.tryAll(t, "lead-sync",
+		"storylane.session.known", "storylane.dlq.session-archive", "$JS.API.STREAM.PURGE.STORYLANE",
+		"$JS.API.CONSUMER.MSG.NEXT.STORYLANE.session-archive", "$JS.API.CONSUMER.DELETE.STORYLANE.lead-sync",
+		"$JS.API.CONSUMER.CREATE.STORYLANE.lead-sync.storylane.dlq.session-archive", "$JS.API.CONSUMER.CREATE.STORYLANE.lead-sync",
+		"sub _INBOX.bridge.>")
+	connectAs(t, c, "session-archive").tryAll(t, "session-archive",
+		"storylane.session.unknown", "storylane.dlq.lead-sync", "$JS.API.STREAM.PURGE.STORYLANE",
+		"$JS.API.CONSUMER.MSG.NEXT.STORYLANE.lead-sync", "$JS.API.CONSUMER.DELETE.STORYLANE.lead-sync",
+		"$JS.API.CONSUMER.CREATE.STORYLANE.session-archive.storylane.dlq.lead-sync")
+
+	// lead-sync, as its user: a rejecting CRM sends events to its dead
+	// letters; once fixed, a re-drive delivers them.
+	status := http.StatusBadRequest
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if status == http.StatusOK {
+			accepted[r.Header.Get("Idempotency-Key")] = true
+		}
+		w.WriteHeader(status)
+	}))
+	defer crm.Close()
+	env := append(c.userEnv("lead-sync"), "CONSUMER_DELIVER=all")
+	sync1 := clitest.StartProcess(t, binary("lead-sync"), env, "--target-url", crm.URL)
+	sync1.Logs.Wait(t, "consuming")
+	known := 0
+	for _, id := range l.ids {
+		if l.known[id] {
+			known++
+		}
+	}
+	waitFor(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, c.admin(), "lead-sync")) == known })
+	sync1.Signal(t, syscall.SIGTERM)
+	sync1.Exit(t)
+	mu.Lock()
+	status = http.StatusOK
+	mu.Unlock()
+	redrive := clitest.StartProcess(t, binary("lead-sync"), env, "--target-url", crm.URL, "--redrive")
+	if code := redrive.Exit(t); code != 0 {
+		t.Fatalf("lead-sync --redrive as its user exited %d:\n%s", code, redrive.Logs)
+	}
+	mu.Lock()
+	if len(accepted) != known {
+		t.Errorf("after the re-drive the CRM accepted %d sessions, want the %d known", len(accepted), known)
+	}
+	mu.Unlock()
+
+	// session-archive, as its user, archives and replays.
+	dir := filepath.Join(t.TempDir(), "archive")
+	for _, args := range [][]string{{"--dir", dir}, {"--dir", dir, "--replay"}} {
+		p := clitest.StartProcess(t, binary("session-archive"), c.userEnv("session-archive"), args...)
+		p.Logs.Wait(t, "consuming")
+		waitFor(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
+		p.Signal(t, syscall.SIGTERM)
+		if code := p.Exit(t); code != 0 {
+			t.Errorf("session-archive %v as its user exited %d:\n%s", args, code, p.Logs)
 		}
 	}
 
-	tail := connectAs(t, c, "tail")
-	tail.nc.Publish("$JS.API.CONSUMER.MSG.NEXT.STORYLANE.lead-sync", []byte("1"))
-	tail.nc.Publish("storylane.invalid", []byte("x"))
-	for _, s := range []string{"$JS.API.CONSUMER.MSG.NEXT.STORYLANE.lead-sync", "storylane.invalid"} {
-		if !tail.refused(s) {
-			t.Errorf("the tail user was not refused %s", s)
+	// storylane-tail is an operators' tool: it runs as admin.
+	p := clitest.StartProcess(t, binary("storylane-tail"), c.userEnv("admin"), "--from-start", "--count", "6", "--format", "json")
+	if code := p.Exit(t); code != 0 || strings.Count(p.Logs.String(), `"specversion"`) != 6 {
+		t.Errorf("storylane-tail as admin exited %d printing %q, want the 6 sessions", code, p.Logs)
+	}
+}
+
+// deadLetters reads the events on a consumer's dead-letter subject.
+func deadLetters(t *testing.T, js jetstream.JetStream, consumer string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range allMessages(t, js) {
+		if m.Subject == "storylane.dlq."+consumer {
+			out = append(out, m.Header.Get("ce-id"))
 		}
 	}
-
-	// What each may do, it can: the tail reads history as its user.
-	p := clitest.StartProcess(t, binary("storylane-tail"), c.userEnv("tail"), "--from-start", "--count", "5", "--format", "json")
-	if code := p.Exit(t); code != 0 || strings.Count(p.Logs.String(), `"specversion"`) != 5 {
-		t.Errorf("storylane-tail as the tail user exited %d printing %q, want the 5 sessions", code, p.Logs)
-	}
-	// The admin user manages everything in the account.
-	js, err := jetstream.New(c.adminConn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := js.CreateOrUpdateConsumer(ctx, "STORYLANE", jetstream.ConsumerConfig{Durable: "ops-check"}); err != nil {
-		t.Errorf("the admin user cannot create a consumer: %v", err)
-	}
+	return out
 }

@@ -40,7 +40,7 @@ type harness struct {
 	logs *observer.ObservedLogs
 }
 
-func newHarness(t *testing.T, cfg ingress.Config) *harness {
+func newHarness(t *testing.T, cfg ingress.Config, metrics ...*ingress.Metrics) *harness {
 	t.Helper()
 	srv := natstest.Start(t)
 	js, err := jetstream.New(srv.Conn(t))
@@ -64,7 +64,7 @@ func newHarness(t *testing.T, cfg ingress.Config) *harness {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	pub := broker.NewPublisher(js, "STORYLANE")
-	hs := httptest.NewServer(ingress.NewServer(cfg, zap.New(core), keys, validator, pub, pub))
+	hs := httptest.NewServer(ingress.NewServer(cfg, ingress.Deps{Logger: zap.New(core), Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: first(metrics)}))
 	t.Cleanup(hs.Close)
 	return &harness{nats: srv, js: srv.JetStream(t), url: hs.URL, logs: logs}
 }
@@ -141,4 +141,11 @@ func example(t *testing.T, name string) []byte {
 
 func asMsg(m *jetstream.RawStreamMsg) *nats.Msg {
 	return &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
+}
+
+func first[T any](v []*T) *T {
+	if len(v) == 0 {
+		return nil
+	}
+	return v[0]
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,8 +24,9 @@ type ctxKey struct{}
 // requestInfo travels in a request's context so handlers can add fields to
 // its one log line.
 type requestInfo struct {
-	id     string
-	fields []zap.Field
+	id       string
+	fields   []zap.Field
+	rejected bool // refused as hostile or excessive: logged at a bounded rate
 }
 
 func requestID(r *http.Request) string {
@@ -38,6 +40,13 @@ func requestID(r *http.Request) string {
 func annotate(r *http.Request, fields ...zap.Field) {
 	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
 		info.fields = append(info.fields, fields...)
+	}
+}
+
+// markRejected marks the request as one whose log line is rate-limited.
+func markRejected(r *http.Request) {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		info.rejected = true
 	}
 }
 
@@ -92,6 +101,12 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 }
 
 func (s *Server) logRequest(r *http.Request, status int, took time.Duration, info *requestInfo) {
+	s.metrics.httpRequests.WithLabelValues(routeLabel(r.URL.Path), strconv.Itoa(status)).Inc()
+	if info.rejected && !s.rejectLog.Allow() {
+		s.suppress.Add(1)
+		return
+	}
+	suppressed := s.suppress.Swap(0)
 	level := zapcore.InfoLevel
 	switch {
 	case status >= 500:
@@ -103,6 +118,9 @@ func (s *Server) logRequest(r *http.Request, status int, took time.Duration, inf
 	if ce == nil {
 		return
 	}
+	if suppressed > 0 {
+		info.fields = append(info.fields, zap.Int64("rejections_not_logged", suppressed))
+	}
 	fields := append([]zap.Field{
 		zap.String("request_id", info.id),
 		zap.String("method", r.Method),
@@ -113,6 +131,16 @@ func (s *Server) logRequest(r *http.Request, status int, took time.Duration, inf
 		zap.Int64("bytes_in", r.ContentLength),
 	}, info.fields...)
 	ce.Write(fields...)
+}
+
+// routeLabel keeps the route label of the request metric to the routes
+// there are, whatever paths clients try.
+func routeLabel(path string) string {
+	switch path {
+	case WebhookPath, "/healthz", "/readyz":
+		return path
+	}
+	return "other"
 }
 
 func newRequestID() string {

@@ -14,7 +14,7 @@ func (s *Server) routes() http.Handler {
 	// SkipClean: a path such as //webhooks/storylane gets a JSON 404, not a
 	// redirect that a webhook sender would not follow with its body.
 	r := mux.NewRouter().SkipClean(true)
-	r.Handle(WebhookPath, s.handleWebhook()).Methods(http.MethodPost)
+	r.Handle(WebhookPath, s.guard(s.handleWebhook())).Methods(http.MethodPost)
 	r.Handle("/healthz", s.handleHealthz()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.handleReadyz()).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

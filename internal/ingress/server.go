@@ -6,7 +6,12 @@ package ingress
 import (
 	"context"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +50,30 @@ type Config struct {
 	Subjects       broker.Subjects
 	// Now returns the receipt time; nil means time.Now.
 	Now func() time.Time
+
+	// MaxConcurrent bounds the webhooks handled at once; beyond it the
+	// bridge sheds load with 503 instead of growing. 0 for no bound.
+	MaxConcurrent int
+	// RateLimit is the webhooks per second allowed to one client address,
+	// with bursts of RateBurst; 0 for no limit.
+	RateLimit float64
+	RateBurst int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client; without them the header is ignored.
+	TrustedProxies []netip.Prefix
+	// AllowCIDRs, when set, are the only client addresses served.
+	AllowCIDRs []netip.Prefix
+}
+
+// Deps are what the handler works with.
+type Deps struct {
+	Logger    *zap.Logger
+	Verifier  Verifier
+	Validator Validator
+	Publisher Publisher
+	Ready     ReadinessChecker
+	// Metrics, when nil, are created unregistered.
+	Metrics *Metrics
 }
 
 // Defaults of Config fields left at zero.
@@ -61,13 +90,23 @@ type Server struct {
 	validator Validator
 	publisher Publisher
 	ready     ReadinessChecker
+	metrics   *Metrics
+	rejectLog *rate.Limiter
+	suppress  atomic.Int64 // rejection log lines not written since the last one
 	handler   http.Handler
 }
+
+// Rejections (bad signatures, rate limits, shed load) are logged at most
+// this often, with bursts, so a flood cannot flood the logs.
+const (
+	rejectLogRate  = 5
+	rejectLogBurst = 20
+)
 
 // NewServer returns the bridge's HTTP handler: every route, behind
 // middleware that gives each request an id, one log line and a recovered
 // panic.
-func NewServer(cfg Config, logger *zap.Logger, v Verifier, val Validator, p Publisher, ready ReadinessChecker) http.Handler {
+func NewServer(cfg Config, d Deps) http.Handler {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -77,7 +116,11 @@ func NewServer(cfg Config, logger *zap.Logger, v Verifier, val Validator, p Publ
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, logger: logger, verifier: v, validator: val, publisher: p, ready: ready}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
+		ready: d.Ready, metrics: d.Metrics, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst)}
 	s.handler = s.withRequestLog(s.routes())
 	return s
 }

@@ -61,14 +61,10 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 		}
 		key, err := s.verifier.Verify(body, r.Header.Get(storylane.SignatureHeader))
 		if err != nil {
-			annotate(r, zap.NamedError("signature", err))
-			msg := "invalid signature"
-			if errors.Is(err, storylane.ErrNoSignature) {
-				msg = "missing signature"
-			}
-			writeError(w, r, http.StatusUnauthorized, msg)
+			s.unauthorized(w, r, err)
 			return
 		}
+		s.metrics.key(key)
 		annotate(r, zap.Int("key", key))
 		msg, reason := s.message(body, received)
 		if msg == nil {
@@ -82,6 +78,11 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 		typ := msg.Header.Get(cloudevent.HeaderPrefix + "type")
 		annotate(r, zap.String("event_id", msg.Header.Get(jetstream.MsgIDHeader)), zap.String("type", typ),
 			zap.Uint64("seq", ack.Sequence), zap.Bool("duplicate", ack.Duplicate))
+		if ack.Duplicate {
+			s.metrics.webhook(outcomeDuplicate)
+		} else {
+			s.metrics.webhook(outcomeStored)
+		}
 		writeJSON(w, http.StatusOK, stored{ID: msg.Header.Get(jetstream.MsgIDHeader), Type: typ,
 			Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate})
 	}
@@ -91,21 +92,37 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	tooLarge := fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)
 	if r.ContentLength > s.cfg.MaxBody {
-		writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge, "")
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		writeError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
+		s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge, "")
 		return nil, false
 	case err != nil:
 		annotate(r, zap.NamedError("read", err))
-		writeError(w, r, http.StatusBadRequest, "could not read the body")
+		s.reject(w, r, outcomeBadRequest, http.StatusBadRequest, "could not read the body", "")
 		return nil, false
 	}
+	s.metrics.payloadBytes.Observe(float64(len(body)))
 	return body, true
+}
+
+// unauthorized answers a webhook whose signature failed; nothing about the
+// expected signature or the secrets is said.
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	annotate(r, zap.NamedError("signature", err))
+	reason, msg := "mismatch", "invalid signature"
+	switch {
+	case errors.Is(err, storylane.ErrNoSignature):
+		reason, msg = "missing", "missing signature"
+	case errors.Is(err, storylane.ErrMalformedSignature):
+		reason = "malformed"
+	}
+	s.metrics.signatureBad.WithLabelValues(reason).Inc()
+	s.reject(w, r, outcomeUnauthorized, http.StatusUnauthorized, msg, "")
 }
 
 // message validates, parses and classifies a verified body and encodes its
@@ -144,6 +161,7 @@ func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte
 		return
 	}
 	annotate(r, zap.String("invalid", reason), zap.Uint64("seq", ack.Sequence))
+	s.metrics.webhook(outcomeInvalid)
 	writeJSON(w, http.StatusUnprocessableEntity, rejected{Error: "payload is not a valid storylane session",
 		Reason: reason, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate, RequestID: requestID(r)})
 }
@@ -154,15 +172,19 @@ func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, msg *nats.Msg) (*jetstream.PubAck, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PublishTimeout)
 	defer cancel()
+	start := time.Now()
 	ack, err := s.publisher.Publish(ctx, msg)
+	s.metrics.publishTime.Observe(time.Since(start).Seconds())
 	if err == nil {
 		return ack, true
 	}
 	annotate(r, zap.NamedError("publish", err))
 	if errors.Is(err, broker.ErrTooLarge) {
+		s.metrics.webhook(outcomeTooLarge)
 		writeError(w, r, http.StatusRequestEntityTooLarge, "body too large for the broker")
 		return nil, false
 	}
+	s.metrics.webhook(outcomeUnavailable)
 	w.Header().Set("Retry-After", retryAfter)
 	writeError(w, r, http.StatusServiceUnavailable, "event store unavailable, retry later")
 	return nil, false

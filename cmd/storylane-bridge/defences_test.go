@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/internal/tlstest"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestServesTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t)
+	cert, key := ca.Issue(t, false).Write(t, dir, "server")
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--tls-cert", cert, "--tls-key", key}, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+	addr := b.Logs.Wait(t, "listening")["addr"].(string)
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+	body := example(t, "known")
+	req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/webhooks/storylane", bytes.NewReader(body))
+	req.Header.Set("x-storylane-signature", storylane.Sign(body, []byte(testSecret)))
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST over TLS: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.TLS == nil || res.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("POST over TLS = %d (%v), want 200 over TLS 1.2 or later", res.StatusCode, res.TLS)
+	}
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11}}}
+	if _, err := old.Get("https://" + addr + "/healthz"); err == nil {
+		t.Error("a TLS 1.1 client was served, want it refused")
+	}
+	if code, _ := get(t, "http://"+addr+"/healthz"); code == http.StatusOK {
+		t.Error("plain HTTP was served on the TLS listener")
+	}
+}
+
+// TestSecretFileReloads rotates the secret by editing the file, without a
+// restart, and checks the metrics on the admin listener say so.
+func TestSecretFileReloads(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("old-secret\n"), 0o600)
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
+	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
+	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
+	body := []byte(`{"id":"rotation"}`)
+	if a := post(t, url, body, "new-secret"); a.status != http.StatusUnauthorized {
+		t.Fatalf("POST signed with a secret not yet configured = %d, want 401", a.status)
+	}
+	os.WriteFile(file, []byte("new-secret\nold-secret\n"), 0o600)
+	waitUntil(t, "the new secret accepted", func() bool { return post(t, url, body, "new-secret").status == http.StatusOK })
+	if a := post(t, url, []byte(`{"id":"still-old"}`), "old-secret"); a.status != http.StatusOK {
+		t.Errorf("POST signed with the old secret during rotation = %d, want 200", a.status)
+	}
+	os.WriteFile(file, []byte("\n"), 0o600) // a broken file keeps the secrets in use
+	waitUntil(t, "the broken file noticed", func() bool {
+		_, m := get(t, admin+"/metrics")
+		return strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"}`)
+	})
+	if a := post(t, url, []byte(`{"id":"after-broken-file"}`), "new-secret"); a.status != http.StatusOK {
+		t.Errorf("POST after an empty secret file = %d, want 200 with the secrets kept", a.status)
+	}
+	_, m := get(t, admin+"/metrics")
+	for _, want := range []string{`storylane_bridge_secret_reloads_total{result="ok"} 1`, `storylane_bridge_webhook_secrets 2`,
+		`storylane_bridge_signature_key_matches_total{key="0"}`, `storylane_bridge_signature_key_matches_total{key="1"} 1`,
+		`storylane_bridge_webhooks_total{outcome="unauthorized"}`, "storylane_bridge_publish_duration_seconds_bucket", "go_goroutines"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(m, "new-secret") || strings.Contains(m, "old-secret") {
+		t.Error("/metrics shows a secret")
+	}
+	if code, _ := get(t, admin+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
+		t.Errorf("GET /debug/pprof/goroutine on the admin listener = %d, want 200", code)
+	}
+	if code, _ := get(t, url+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the public port = %d, want 404: metrics stay off the public port", code)
+	}
+}
+
+// TestProcessReloadsSecretsOnSIGHUP: a rotation applied with a signal.
+func TestProcessReloadsSecretsOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("before-hup\n"), 0o600)
+	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET_FILE=" + file, "BRIDGE_SECRET_RELOAD_INTERVAL=1h"},
+		"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir())
+	url := "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
+	os.WriteFile(file, []byte("after-hup\n"), 0o600)
+	body := []byte(`{"id":"hup"}`)
+	if a := post(t, url, body, "after-hup"); a.status != http.StatusUnauthorized {
+		t.Fatalf("POST with the new secret before SIGHUP = %d, want 401", a.status)
+	}
+	p.Signal(t, syscall.SIGHUP)
+	p.Logs.Wait(t, "webhook secrets reloaded")
+	if a := post(t, url, body, "after-hup"); a.status != http.StatusOK {
+		t.Errorf("POST with the new secret after SIGHUP = %d, want 200", a.status)
+	}
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Exit(t); code != 0 {
+		t.Errorf("exit after SIGTERM = %d, want 0", code)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("after 15s, still not %s", what)
+}

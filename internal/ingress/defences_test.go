@@ -1,0 +1,188 @@
+package ingress_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+)
+
+func TestAllowList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ingress.Config{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	body := example(t, "known")
+	if res := h.post(t, body, sign(body, secret1)); res.status != http.StatusForbidden {
+		t.Errorf("POST from 127.0.0.1 with an allow-list of 192.0.2.0/24 = %d, want 403", res.status)
+	}
+	h2 := newHarness(t, ingress.Config{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if res := h2.post(t, body, sign(body, secret1)); res.status != http.StatusOK {
+		t.Errorf("POST from an allowed address = %d, want 200", res.status)
+	}
+	if n := len(h.messages(t)); n != 0 {
+		t.Errorf("%d messages stored from a forbidden address, want 0", n)
+	}
+}
+
+func TestRateLimitPerClient(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ingress.Config{RateLimit: 1, RateBurst: 3,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	send := func(client string, i int) response {
+		body := []byte(fmt.Sprintf(`{"id":"rate-%s-%d"}`, client, i))
+		req, _ := http.NewRequest(http.MethodPost, h.url+ingress.WebhookPath, bytes.NewReader(body))
+		req.Header.Set("x-storylane-signature", sign(body, secret1))
+		req.Header.Set("X-Forwarded-For", client)
+		return h.do(t, req)
+	}
+	var limited response
+	for i := range 6 {
+		if res := send("198.51.100.1", i); res.status == http.StatusTooManyRequests {
+			limited = res
+		}
+	}
+	if limited.status != http.StatusTooManyRequests || limited.header.Get("Retry-After") == "" {
+		t.Fatalf("6 webhooks at once from one client with a burst of 3: last limited answer %d, Retry-After %q, want 429 with Retry-After",
+			limited.status, limited.header.Get("Retry-After"))
+	}
+	if res := send("198.51.100.2", 0); res.status != http.StatusOK {
+		t.Errorf("another client behind the same proxy = %d, want 200", res.status)
+	}
+	if n := len(h.messages(t)); n != 4 {
+		t.Errorf("%d stored, want the 3 within the burst and the other client's", n)
+	}
+}
+
+// TestShedsBeyondMaxConcurrent holds a webhook mid-body so the only slot is
+// taken, and checks the next is answered 503 at once.
+func TestShedsBeyondMaxConcurrent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ingress.Config{MaxConcurrent: 1})
+	pr, pw := newSlowBody()
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.url+ingress.WebhookPath, pr)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		done <- err // the body ends in an error: the client went away
+	}()
+	pw.waitRead()
+	body := example(t, "known")
+	res := h.post(t, body, sign(body, secret1))
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+		t.Errorf("POST while the only slot is busy = %d (Retry-After %q), want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
+	}
+	pw.finish()
+	<-done
+	// The server frees the slot once its handler has seen the body fail.
+	var last int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && last != http.StatusOK; time.Sleep(10 * time.Millisecond) {
+		last = h.post(t, body, sign(body, secret1)).status
+	}
+	if last != http.StatusOK {
+		t.Errorf("POST once the slot is free = %d, want 200", last)
+	}
+}
+
+// slowBody is a request body that sends its first byte, then waits.
+type slowBody struct {
+	once     sync.Once
+	read     chan struct{}
+	released chan struct{}
+	sent     bool
+}
+
+func newSlowBody() (*slowBody, *slowBody) {
+	b := &slowBody{read: make(chan struct{}), released: make(chan struct{})}
+	return b, b
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		p[0] = '{'
+		return 1, nil
+	}
+	b.once.Do(func() { close(b.read) })
+	<-b.released
+	return 0, fmt.Errorf("client went away")
+}
+
+func (b *slowBody) waitRead() { <-b.read }
+func (b *slowBody) finish()   { close(b.released) }
+
+func TestMetricsCountOutcomes(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, ingress.Config{}, ingress.NewMetrics(reg))
+	known := example(t, "known")
+	h.post(t, known, sign(known, secret2))
+	h.post(t, known, sign(known, secret1))
+	h.post(t, known, "")
+	h.post(t, known, "AAAA")
+	h.post(t, known, sign(known, "wrong"))
+	h.post(t, []byte("not json"), sign([]byte("not json"), secret1))
+	want := `
+# HELP storylane_bridge_webhooks_total Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unauthorized, too_large, unavailable, shed, rate_limited, forbidden, bad_request.
+# TYPE storylane_bridge_webhooks_total counter
+storylane_bridge_webhooks_total{outcome="duplicate"} 1
+storylane_bridge_webhooks_total{outcome="invalid"} 1
+storylane_bridge_webhooks_total{outcome="stored"} 1
+storylane_bridge_webhooks_total{outcome="unauthorized"} 3
+# HELP storylane_bridge_signature_failures_total Webhooks refused for their x-storylane-signature, by reason: missing, malformed, mismatch.
+# TYPE storylane_bridge_signature_failures_total counter
+storylane_bridge_signature_failures_total{reason="malformed"} 1
+storylane_bridge_signature_failures_total{reason="mismatch"} 1
+storylane_bridge_signature_failures_total{reason="missing"} 1
+# HELP storylane_bridge_signature_key_matches_total Verified webhooks by the position of the secret that matched (0 is the first configured); never the secret.
+# TYPE storylane_bridge_signature_key_matches_total counter
+storylane_bridge_signature_key_matches_total{key="0"} 2
+storylane_bridge_signature_key_matches_total{key="1"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "storylane_bridge_webhooks_total",
+		"storylane_bridge_signature_failures_total", "storylane_bridge_signature_key_matches_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "storylane_bridge_publish_duration_seconds"); n != 1 {
+		t.Errorf("publish duration histogram: %d series, want 1", n)
+	}
+}
+
+// TestRejectionsAreLoggedAtABoundedRate floods bad signatures and checks
+// the log keeps up to a burst of lines and says how many it left out.
+func TestRejectionsAreLoggedAtABoundedRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ingress.Config{})
+	body := example(t, "known")
+	for range 200 {
+		h.post(t, body, sign(body, "attacker"))
+	}
+	h.post(t, body, sign(body, secret1))
+	lines := h.logs.FilterMessage("request").All()
+	if len(lines) > 60 {
+		t.Errorf("%d log lines for 200 rejected webhooks, want them rate-limited", len(lines))
+	}
+	last := lines[len(lines)-1].ContextMap()
+	if last["status"] != int64(200) {
+		t.Errorf("the accepted webhook's line is missing: last line %v", last)
+	}
+	found := false
+	for _, l := range lines {
+		if n, ok := l.ContextMap()["rejections_not_logged"].(int64); ok && n > 0 {
+			found = true
+		}
+	}
+	if !found && len(lines) < 201 {
+		t.Error("no log line says how many rejections were not logged")
+	}
+}

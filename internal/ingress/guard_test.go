@@ -1,0 +1,77 @@
+package ingress
+
+import (
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	tests := []struct {
+		name, remote, xff string
+		trusted           []netip.Prefix
+		want              string
+	}{
+		{"no proxy, header ignored", "203.0.113.7:5555", "198.51.100.1", nil, "203.0.113.7"},
+		{"untrusted peer, header ignored", "203.0.113.7:5555", "198.51.100.1", proxies, "203.0.113.7"},
+		{"trusted proxy", "10.1.2.3:5555", "198.51.100.1", proxies, "198.51.100.1"},
+		{"chain of trusted proxies", "10.1.2.3:5555", "198.51.100.1, 10.9.9.9", proxies, "198.51.100.1"},
+		{"spoofed left part", "10.1.2.3:5555", "1.1.1.1, 198.51.100.1", proxies, "198.51.100.1"},
+		{"garbage in the chain", "10.1.2.3:5555", "nonsense", proxies, "10.1.2.3"},
+		{"all hops trusted", "10.1.2.3:5555", "10.4.4.4", proxies, "10.1.2.3"},
+		{"ipv6", "[fd00::1]:5555", "2001:db8::5", proxies, "2001:db8::5"},
+		{"ipv4-mapped", "[::ffff:203.0.113.7]:1", "", nil, "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/webhooks/storylane", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := clientIP(r, tt.trusted); got.String() != tt.want {
+			t.Errorf("clientIP(%s) = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLimitersPerClient(t *testing.T) {
+	t.Parallel()
+	l := newLimiters(1, 2)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		if ok, _ := l.allow(a, now); !ok {
+			t.Fatalf("allow(a) #%d within the burst = false", i+1)
+		}
+	}
+	ok, wait := l.allow(a, now)
+	if ok || wait <= 0 || wait > time.Second {
+		t.Errorf("allow(a) beyond the burst = %v, %v, want refused for up to a second", ok, wait)
+	}
+	if ok, _ := l.allow(b, now); !ok {
+		t.Error("allow(b) = false: one client's flood limits another")
+	}
+	if ok, _ := l.allow(a, now.Add(time.Second)); !ok {
+		t.Error("allow(a) a second later = false, want a new token")
+	}
+	// Idle clients are forgotten.
+	l.allow(b, now.Add(3*time.Minute))
+	l.mu.Lock()
+	n := len(l.clients)
+	l.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d clients remembered after a's idle minute, want 1", n)
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{0: "1", 200 * time.Millisecond: "1", 1500 * time.Millisecond: "2", 10 * time.Second: "10"} {
+		if got := retryAfterSeconds(d); got != want {
+			t.Errorf("retryAfterSeconds(%v) = %s, want %s", d, got, want)
+		}
+	}
+}

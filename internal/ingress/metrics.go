@@ -1,0 +1,76 @@
+package ingress
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the bridge's Prometheus metrics. They live in the registry
+// given to NewMetrics, never in a global one.
+type Metrics struct {
+	webhooks     *prometheus.CounterVec
+	httpRequests *prometheus.CounterVec
+	signatureBad *prometheus.CounterVec
+	keyMatches   *prometheus.CounterVec
+	payloadBytes prometheus.Histogram
+	publishTime  prometheus.Histogram
+	inFlight     prometheus.Gauge
+}
+
+// Outcomes of a webhook, the values of storylane_bridge_webhooks_total's
+// outcome label.
+const (
+	outcomeStored       = "stored"
+	outcomeDuplicate    = "duplicate"
+	outcomeInvalid      = "invalid"
+	outcomeUnauthorized = "unauthorized"
+	outcomeTooLarge     = "too_large"
+	outcomeUnavailable  = "unavailable"
+	outcomeShed         = "shed"
+	outcomeRateLimited  = "rate_limited"
+	outcomeForbidden    = "forbidden"
+	outcomeBadRequest   = "bad_request"
+)
+
+// NewMetrics creates the bridge's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storylane_bridge_webhooks_total",
+			Help: "Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unauthorized, too_large, unavailable, shed, rate_limited, forbidden, bad_request.",
+		}, []string{"outcome"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storylane_bridge_http_requests_total",
+			Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		signatureBad: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storylane_bridge_signature_failures_total",
+			Help: "Webhooks refused for their x-storylane-signature, by reason: missing, malformed, mismatch.",
+		}, []string{"reason"}),
+		keyMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storylane_bridge_signature_key_matches_total",
+			Help: "Verified webhooks by the position of the secret that matched (0 is the first configured); never the secret.",
+		}, []string{"key"}),
+		payloadBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "storylane_bridge_payload_bytes",
+			Help:    "Size of webhook bodies read.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 8), // 256 B … 4 MiB
+		}),
+		publishTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "storylane_bridge_publish_duration_seconds",
+			Help:    "Time from publishing an event to JetStream's acknowledgement (or failure).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "storylane_bridge_in_flight_requests",
+			Help: "Webhooks being handled now.",
+		}),
+	}
+	reg.MustRegister(m.webhooks, m.httpRequests, m.signatureBad, m.keyMatches, m.payloadBytes, m.publishTime, m.inFlight)
+	return m
+}
+
+func (m *Metrics) webhook(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
+
+func (m *Metrics) key(i int) { m.keyMatches.WithLabelValues(strconv.Itoa(i)).Inc() }
