@@ -71,14 +71,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxIdleConnsPerHost: cfg.consumer.Consumer.MaxInFlight,
 		IdleConnTimeout:     90 * time.Second,
 	}}
+	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "lead-sync", logger)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	target, err := forward.NewTarget(cfg.targetURL, cfg.targetMode, cfg.targetSecret, client)
 	if err != nil {
 		return fmt.Errorf("%w: %w", cli.ErrUsage, err)
 	}
+	target.WithTracer(tp.Tracer("storylane-bridge/forward"))
 	logger.Info("delivering known sessions", zap.String("target", forward.RedactURL(cfg.targetURL)), zap.String("mode", cfg.targetMode),
 		zap.Bool("signed", cfg.targetSecret != ""))
 	handler := func(ctx context.Context, e consume.Event) error {
 		return target.Deliver(ctx, e.CloudEvent)
 	}
-	return cli.RunConsumer(ctx, cfg.consumer, handler, logger, nil)
+	return cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, nil)
 }

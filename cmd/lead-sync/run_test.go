@@ -236,3 +236,8 @@ func TestAdminListener(t *testing.T) {
 		return res.StatusCode == http.StatusServiceUnavailable
 	})
 }
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInReadme(t, run)
+}

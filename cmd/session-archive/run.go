@@ -63,6 +63,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer logger.Sync()
+	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "session-archive", logger)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	arc, err := archive.Open(cfg.dir)
 	if err != nil {
 		return err
@@ -95,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
-	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, prepare); err != nil {
+	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare); err != nil {
 		return err
 	}
 	select {

@@ -192,3 +192,8 @@ func TestConflictingDurableIsAUsageError(t *testing.T) {
 		t.Errorf("session-archive over a deliver-new durable = %v, want a usage error about the deliver policy", err)
 	}
 }
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInReadme(t, run)
+}

@@ -44,6 +44,7 @@ type config struct {
 
 	// Defences and the operators' side.
 	adminListen       string
+	otlpEndpoint      string
 	tlsCert, tlsKey   string
 	maxConcurrent     int
 	maxConnections    int
@@ -82,6 +83,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringVar(&c.stream.PlacementCluster, "stream-placement-cluster", "STREAM_PLACEMENT_CLUSTER", "", "place the stream in this NATS `cluster`")
 	f.StringListVar(&c.placementTags, "stream-placement-tags", "STREAM_PLACEMENT_TAGS", "place the stream on servers with all these `tags`, comma-separated")
 	f.Logging(&c.log)
+	f.Tracing(&c.otlpEndpoint)
 	f.StringVar(&c.adminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz), off the public port; empty for none")
 	f.StringVar(&c.tlsCert, "tls-cert", "BRIDGE_TLS_CERT", "", "serve HTTPS with this certificate `file` (and --tls-key)")
 	f.StringVar(&c.tlsKey, "tls-key", "BRIDGE_TLS_KEY", "", "private key `file` of --tls-cert")

@@ -48,6 +48,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	tp, flush, err := cli.StartTracing(ctx, cfg.otlpEndpoint, "storylane-bridge", logger)
+	if err != nil {
+		return err
+	}
+	defer flush()
 
 	// The public listener opens first and answers health checks while the
 	// broker may keep us waiting; it closes before the broker does, so
@@ -90,7 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		RateBurst:      cfg.rateBurst,
 		TrustedProxies: cfg.trusted,
 		AllowCIDRs:     cfg.allowed,
-	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: ingress.NewMetrics(reg)}))
+	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: ingress.NewMetrics(reg),
+		Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", secrets.Len()), zap.Bool("reloaded_from_file", cfg.secretFile != ""))
 	logger.Info("listening", zap.String("addr", public.addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
 	if err := public.wait(ctx); err != nil {

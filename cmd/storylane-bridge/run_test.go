@@ -364,3 +364,8 @@ func TestHealthyWhileWaitingForTheBroker(t *testing.T) {
 		t.Errorf("POST once the broker is there = %d %v, want 200", a.status, a.body)
 	}
 }
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInReadme(t, run)
+}

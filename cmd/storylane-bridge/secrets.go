@@ -70,6 +70,8 @@ func newKeyring(k *storylane.Keyring, file string, reg prometheus.Registerer, lo
 		}),
 	}
 	reg.MustRegister(kr.reloads, kr.count)
+	kr.reloads.WithLabelValues("ok")
+	kr.reloads.WithLabelValues("error")
 	kr.current.Store(k)
 	kr.count.Set(float64(k.Len()))
 	if file != "" {

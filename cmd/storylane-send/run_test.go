@@ -17,6 +17,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
@@ -119,4 +120,9 @@ func TestSendUsageErrors(t *testing.T) {
 	if err := run(context.Background(), []string{"-h"}, env(nil), &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("storylane-send -h = %v, want flag.ErrHelp", err)
 	}
+}
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInReadme(t, run)
 }

@@ -146,3 +146,8 @@ func TestTextLineDropsControlCharacters(t *testing.T) {
 		t.Errorf("text line %q, want the names without control characters", lines[0])
 	}
 }
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInReadme(t, run)
+}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 // Await calls fn until it succeeds or ctx is done, backing off from half a
@@ -38,4 +40,23 @@ func Await(ctx context.Context, logger *zap.Logger, what string, fn func(context
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
+}
+
+// StartTracing sets up tracing for a command and returns its provider and a
+// function that flushes it, with a fresh timeout, at exit.
+func StartTracing(ctx context.Context, endpoint, service string, logger *zap.Logger) (trace.TracerProvider, func(), error) {
+	tp, shutdown, err := tracing.Setup(ctx, endpoint, service)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: --otlp-endpoint: %w", ErrUsage, err)
+	}
+	if endpoint != "" {
+		logger.Info("tracing", zap.String("otlp_endpoint", endpoint))
+	}
+	return tp, func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(fctx); err != nil {
+			logger.Warn("flushing traces", zap.Error(err))
+		}
+	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
@@ -28,6 +29,8 @@ type ConsumerFlags struct {
 	Log      LogConfig
 	// AdminListen is the address of /healthz and /readyz; empty for none.
 	AdminListen string
+	// OTLPEndpoint receives traces; empty for none.
+	OTLPEndpoint string
 }
 
 // Consumer defines the flags of a consumer binary: the connection, the
@@ -46,6 +49,7 @@ func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, de
 	f.BoolVar(&c.Redrive, "redrive", "CONSUMER_REDRIVE", false, "give each event on this consumer's dead-letter subject one more try, then exit")
 	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz); empty for none")
 	f.Logging(&c.Log)
+	f.Tracing(&c.OTLPEndpoint)
 }
 
 // Validate checks the consumer settings after parsing.
@@ -70,7 +74,7 @@ func (c *ConsumerFlags) Validate() error {
 // and the stream if need be), and runs handler over it until ctx is done;
 // with Redrive it re-drives the dead letters once and returns. prepare, when
 // not nil, runs against the stream first (a replay resets the consumer).
-func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, logger *zap.Logger,
+func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, logger *zap.Logger, tp trace.TracerProvider,
 	prepare func(context.Context, jetstream.JetStream) error) error {
 	nc, err := broker.Connect(c.NATS, logger)
 	if err != nil {
@@ -119,7 +123,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		if c.Redrive {
 			open = consume.Redrive
 		}
-		cons, err = open(ctx, js, c.Consumer, handler, logger, consume.WithMetrics(metrics))
+		cons, err = open(ctx, js, c.Consumer, handler, logger, consume.WithMetrics(metrics), consume.WithTracer(tp.Tracer("storylane-bridge/consume")))
 		return err
 	})
 	if err != nil {

@@ -63,3 +63,8 @@ func NewLogger(c LogConfig, w io.Writer) (*zap.Logger, error) {
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
 }
+
+// Tracing defines --otlp-endpoint, under OpenTelemetry's own variable.
+func (f *FlagSet) Tracing(endpoint *string) {
+	f.StringVar(endpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP `URL` to send traces to (e.g. http://otel-collector:4318); empty for no tracing")
+}

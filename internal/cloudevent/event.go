@@ -48,8 +48,9 @@ func Type(s storylane.Session) string {
 }
 
 // FromSession builds the CloudEvent of a session. raw is the webhook body:
-// it becomes the event data byte for byte and is never re-encoded. time is
-// viewed_at when it parses, otherwise received.
+// it becomes the event data byte for byte and is never re-encoded. subject
+// is the session id (blanks around it trimmed, as the CloudEvents SDK does);
+// time is viewed_at when it parses, otherwise received.
 func FromSession(s storylane.Session, raw []byte, received time.Time, o Origin) (event.Event, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(ID(raw))

@@ -2,6 +2,7 @@ package cloudevent_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +104,46 @@ func TestFromSessionRejectsBadSource(t *testing.T) {
 	if _, err := cloudevent.FromSession(session(t, raw), raw, time.Now(), cloudevent.Origin{Source: ""}); err == nil {
 		t.Error(`FromSession with source "" = nil error, want an error`)
 	}
+}
+
+// FuzzFromSession builds events from arbitrary bodies: it never panics,
+// the data is the body byte for byte, every header is printable ASCII, and
+// the message decodes back to the same event.
+func FuzzFromSession(f *testing.F) {
+	f.Add(example(f, "known"))
+	f.Add(example(f, "unknown"))
+	f.Add([]byte(`{"id":"a b%\"é","viewed_at":"2024-13-45T99:00:00Z","lead":{}}`))
+	f.Add([]byte(`{"id":"x","viewed_at":"2024-05-17T10:58:05.337+02:00"}`))
+	received := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		s, err := storylane.Parse(raw)
+		if err != nil {
+			return
+		}
+		e, err := cloudevent.FromSession(s, raw, received, origin)
+		if err != nil {
+			t.Fatalf("FromSession(%q) = %v, want an event for any parsed session", raw, err)
+		}
+		// The SDK trims the subject; the data keeps the id as sent.
+		if !bytes.Equal(e.Data(), raw) || e.ID() != cloudevent.ID(raw) || e.Subject() != strings.TrimSpace(s.ID) {
+			t.Fatalf("FromSession(%q) changed the data, id or subject", raw)
+		}
+		msg, err := cloudevent.ToMsg("storylane.session.x", e)
+		if err != nil {
+			t.Fatalf("ToMsg(%q) = %v", raw, err)
+		}
+		for k, vs := range msg.Header {
+			for _, v := range vs {
+				for i := 0; i < len(v); i++ {
+					if v[i] < 0x21 || v[i] > 0x7e {
+						t.Fatalf("header %s = %q holds byte %#x", k, v, v[i])
+					}
+				}
+			}
+		}
+		back, err := cloudevent.FromMsg(msg)
+		if err != nil || back.ID() != e.ID() || back.Subject() != e.Subject() || !bytes.Equal(back.Data(), raw) {
+			t.Fatalf("FromMsg(ToMsg(%q)) = %v, %v, want the event back", raw, back, err)
+		}
+	})
 }

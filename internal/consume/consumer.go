@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 )
 
@@ -23,6 +25,7 @@ type Consumer struct {
 	handler Handler
 	logger  *zap.Logger
 	metrics *Metrics
+	tracer  trace.Tracer
 
 	consMu sync.Mutex
 	cons   jetstream.Consumer // replaced when the durable is made again
@@ -46,9 +49,15 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
-	c := &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable))}
+	c := &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable)),
+		tracer: noop.NewTracerProvider().Tracer("")}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.metrics != nil {
+		for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered} {
+			c.metrics.events.WithLabelValues(cfg.Durable, o) // at zero from the start
+		}
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics are the consumer runtime's Prometheus metrics, in the registry
@@ -44,6 +45,11 @@ type Option func(*Consumer)
 // WithMetrics counts the consumer's work in m.
 func WithMetrics(m *Metrics) Option {
 	return func(c *Consumer) { c.metrics = m }
+}
+
+// WithTracer continues, for each event, the trace its message carries.
+func WithTracer(t trace.Tracer) Option {
+	return func(c *Consumer) { c.tracer = t }
 }
 
 func (c *Consumer) count(outcome string) {

@@ -10,7 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 // Headers a dead letter carries besides the original message's own.
@@ -40,11 +45,15 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		msg.NakWithDelay(pastStopDelay) // for the next re-drive
 		return
 	}
+	ctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers()), "process "+c.cfg.Durable, trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	e, err := Decode(msg)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		c.deadLetter(ctx, msg, 0, Permanent(err))
 		return
 	}
+	span.SetAttributes(tracing.EventID(e.CloudEvent.ID()), attribute.Int64("messaging.delivery.attempt", int64(e.Attempt)))
 	if e.Attempt > uint64(c.cfg.MaxDeliver) {
 		// Delivered again after its last attempt: the process handling
 		// that attempt stopped before settling it.
@@ -54,6 +63,9 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	start := time.Now()
 	err = c.handle(ctx, msg, e)
 	c.observe(time.Since(start))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	log := c.logger.With(zap.String("event_id", e.CloudEvent.ID()), zap.Uint64("seq", e.StreamSeq),
 		zap.Uint64("attempt", e.Attempt), zap.Duration("took", time.Since(start)))
 	switch {

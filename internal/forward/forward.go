@@ -22,9 +22,14 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 // Headers of a delivery besides the CloudEvents ones. The signature headers
@@ -50,6 +55,7 @@ type Target struct {
 	secret []byte
 	client *http.Client
 	now    func() time.Time
+	tracer trace.Tracer
 }
 
 // NewTarget returns a target at url in the given mode. secret, when not
@@ -71,7 +77,14 @@ func NewTarget(url, mode, secret string, client *http.Client) (*Target, error) {
 	// and a moved endpoint is a configuration to fix.
 	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Target{url: url, mode: mode, secret: key, client: &c, now: time.Now}, nil
+	return &Target{url: url, mode: mode, secret: key, client: &c, now: time.Now, tracer: noop.NewTracerProvider().Tracer("")}, nil
+}
+
+// WithTracer makes the target trace each delivery and pass the trace on
+// to the endpoint (traceparent, and the event's ce-traceparent).
+func (t *Target) WithTracer(tr trace.Tracer) *Target {
+	t.tracer = tr
+	return t
 }
 
 // Deliver POSTs e. It returns nil on a 2xx; an error wrapping
@@ -79,6 +92,26 @@ func NewTarget(url, mode, secret string, client *http.Client) (*Target, error) {
 // other than 408 and 429, or a redirect); and a retryable error otherwise,
 // carrying the target's Retry-After when it gave one.
 func (t *Target) Deliver(ctx context.Context, e event.Event) error {
+	ctx, span := t.tracer.Start(ctx, "POST target", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	if sc := span.SpanContext(); sc.IsValid() {
+		// The event's tracing extension names the delivery's span now (on
+		// a copy: the caller's event stays as it was).
+		e = e.Clone()
+		carrier := propagation.MapCarrier{}
+		tracing.Propagator().Inject(ctx, carrier)
+		for k, v := range carrier {
+			e.SetExtension(k, v)
+		}
+	}
+	err := t.deliver(ctx, e)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
+}
+
+func (t *Target) deliver(ctx context.Context, e event.Event) error {
 	req, err := t.request(ctx, e)
 	if err != nil {
 		return consume.Permanent(err)
@@ -120,6 +153,7 @@ func (t *Target) request(ctx context.Context, e event.Event) (*http.Request, err
 		}
 	}
 	req.Header.Set(IdempotencyKeyHeader, e.ID())
+	tracing.Propagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	if len(t.secret) > 0 {
 		body, err := readBody(req)
 		if err != nil {

@@ -135,10 +135,16 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	want := `
 # HELP storylane_bridge_webhooks_total Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unauthorized, too_large, unavailable, shed, rate_limited, forbidden, bad_request.
 # TYPE storylane_bridge_webhooks_total counter
+storylane_bridge_webhooks_total{outcome="bad_request"} 0
 storylane_bridge_webhooks_total{outcome="duplicate"} 1
+storylane_bridge_webhooks_total{outcome="forbidden"} 0
 storylane_bridge_webhooks_total{outcome="invalid"} 1
+storylane_bridge_webhooks_total{outcome="rate_limited"} 0
+storylane_bridge_webhooks_total{outcome="shed"} 0
 storylane_bridge_webhooks_total{outcome="stored"} 1
+storylane_bridge_webhooks_total{outcome="too_large"} 0
 storylane_bridge_webhooks_total{outcome="unauthorized"} 3
+storylane_bridge_webhooks_total{outcome="unavailable"} 0
 # HELP storylane_bridge_signature_failures_total Webhooks refused for their x-storylane-signature, by reason: missing, malformed, mismatch.
 # TYPE storylane_bridge_signature_failures_total counter
 storylane_bridge_signature_failures_total{reason="malformed"} 1

@@ -68,6 +68,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.webhooks, m.httpRequests, m.signatureBad, m.keyMatches, m.payloadBytes, m.publishTime, m.inFlight)
+	// Every outcome and reason from the start, at zero, so that rates and
+	// alerts over them work before the first one happens.
+	for _, o := range []string{outcomeStored, outcomeDuplicate, outcomeInvalid, outcomeUnauthorized, outcomeTooLarge,
+		outcomeUnavailable, outcomeShed, outcomeRateLimited, outcomeForbidden, outcomeBadRequest} {
+		m.webhooks.WithLabelValues(o)
+	}
+	for _, r := range []string{"missing", "malformed", "mismatch"} {
+		m.signatureBad.WithLabelValues(r)
+	}
 	return m
 }
 

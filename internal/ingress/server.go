@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
 
 	"github.com/nats-io/nats.go"
@@ -74,6 +76,8 @@ type Deps struct {
 	Ready     ReadinessChecker
 	// Metrics, when nil, are created unregistered.
 	Metrics *Metrics
+	// Tracer, when nil, records nothing.
+	Tracer trace.Tracer
 }
 
 // Defaults of Config fields left at zero.
@@ -91,6 +95,7 @@ type Server struct {
 	publisher Publisher
 	ready     ReadinessChecker
 	metrics   *Metrics
+	tracer    trace.Tracer
 	rejectLog *rate.Limiter
 	suppress  atomic.Int64 // rejection log lines not written since the last one
 	handler   http.Handler
@@ -119,8 +124,11 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
-		ready: d.Ready, metrics: d.Metrics, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst)}
+		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst)}
 	s.handler = s.withRequestLog(s.routes())
 	return s
 }

@@ -12,11 +12,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 // Headers on a message kept on the invalid subject.
@@ -55,6 +60,11 @@ type rejected struct {
 func (s *Server) handleWebhook() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		received := s.cfg.Now()
+		// The request starts a trace, or continues the sender's.
+		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tracer.Start(ctx, "POST "+WebhookPath, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(ctx)
 		body, ok := s.readBody(w, r)
 		if !ok {
 			return
@@ -172,12 +182,19 @@ func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, msg *nats.Msg) (*jetstream.PubAck, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PublishTimeout)
 	defer cancel()
+	ctx, span := s.tracer.Start(ctx, "publish "+msg.Subject, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(tracing.EventID(msg.Header.Get(jetstream.MsgIDHeader))))
+	defer span.End()
+	// The event carries the trace on, as its distributed-tracing extension.
+	tracing.Inject(ctx, msg.Header)
 	start := time.Now()
 	ack, err := s.publisher.Publish(ctx, msg)
 	s.metrics.publishTime.Observe(time.Since(start).Seconds())
 	if err == nil {
+		span.SetAttributes(attribute.Int64("messaging.jetstream.sequence", int64(ack.Sequence)), attribute.Bool("storylane.duplicate", ack.Duplicate))
 		return ack, true
 	}
+	span.SetStatus(codes.Error, err.Error())
 	annotate(r, zap.NamedError("publish", err))
 	if errors.Is(err, broker.ErrTooLarge) {
 		s.metrics.webhook(outcomeTooLarge)
