@@ -43,20 +43,22 @@ type config struct {
 	log             cli.LogConfig
 
 	// Defences and the operators' side.
-	adminListen       string
-	otlpEndpoint      string
-	tlsCert, tlsKey   string
-	maxConcurrent     int
-	maxConnections    int
-	rateLimit         float64
-	rateBurst         int
-	trustedProxies    cli.StringList
-	allowCIDRs        cli.StringList
-	readHeaderTimeout time.Duration
-	readTimeout       time.Duration
-	idleTimeout       time.Duration
-	maxHeaderBytes    int
-	secretReload      time.Duration
+	adminListen             string
+	otlpEndpoint            string
+	tlsCert, tlsKey         string
+	maxConcurrent           int
+	maxPerClient            int
+	maxConnections          int
+	maxConnectionsPerClient int
+	rateLimit               float64
+	rateBurst               int
+	trustedProxies          cli.StringList
+	allowCIDRs              cli.StringList
+	readHeaderTimeout       time.Duration
+	readTimeout             time.Duration
+	idleTimeout             time.Duration
+	maxHeaderBytes          int
+	secretReload            time.Duration
 
 	trusted, allowed []netip.Prefix // parsed from the lists above
 }
@@ -88,14 +90,16 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringVar(&c.tlsCert, "tls-cert", "BRIDGE_TLS_CERT", "", "serve HTTPS with this certificate `file` (and --tls-key)")
 	f.StringVar(&c.tlsKey, "tls-key", "BRIDGE_TLS_KEY", "", "private key `file` of --tls-cert")
 	f.IntVar(&c.maxConcurrent, "max-concurrent", "BRIDGE_MAX_CONCURRENT", 256, "webhooks handled at once; beyond, 503 with Retry-After; 0 for no bound")
+	f.IntVar(&c.maxPerClient, "max-concurrent-per-client", "BRIDGE_MAX_CONCURRENT_PER_CLIENT", 32, "webhooks one client address (IPv6: /64) has in flight; beyond, 503; 0 for no bound")
 	f.IntVar(&c.maxConnections, "max-connections", "BRIDGE_MAX_CONNECTIONS", 4096, "open client connections; beyond, new ones wait; 0 for no bound")
+	f.IntVar(&c.maxConnectionsPerClient, "max-connections-per-client", "BRIDGE_MAX_CONNECTIONS_PER_CLIENT", 64, "open connections from one address (trusted proxies exempt); beyond, closed at once; 0 for no bound")
 	f.Float64Var(&c.rateLimit, "rate-limit", "BRIDGE_RATE_LIMIT", 0, "webhooks per second allowed to one client address (429 beyond); 0 for no limit")
 	f.IntVar(&c.rateBurst, "rate-burst", "BRIDGE_RATE_BURST", 20, "burst allowed above --rate-limit")
 	f.StringListVar(&c.trustedProxies, "trusted-proxies", "BRIDGE_TRUSTED_PROXIES", "`CIDRs` of proxies whose X-Forwarded-For names the client, comma-separated")
 	f.StringListVar(&c.allowCIDRs, "allow-cidrs", "BRIDGE_ALLOW_CIDRS", "serve webhooks only to these client `CIDRs`, comma-separated (403 to others)")
 	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", "BRIDGE_READ_HEADER_TIMEOUT", 10*time.Second, "time to read a request's headers")
-	f.DurationVar(&c.readTimeout, "read-timeout", "BRIDGE_READ_TIMEOUT", 30*time.Second, "time to read a whole request, body included")
-	f.DurationVar(&c.idleTimeout, "idle-timeout", "BRIDGE_IDLE_TIMEOUT", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	f.DurationVar(&c.readTimeout, "read-timeout", "BRIDGE_READ_TIMEOUT", 15*time.Second, "time to read a whole request, body included")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", "BRIDGE_IDLE_TIMEOUT", time.Minute, "how long an idle keep-alive connection stays open")
 	f.IntVar(&c.maxHeaderBytes, "max-header-bytes", "BRIDGE_MAX_HEADER_BYTES", 32<<10, "largest request header block (431 beyond)")
 	f.DurationVar(&c.secretReload, "secret-reload-interval", "BRIDGE_SECRET_RELOAD_INTERVAL", 10*time.Second, "how often the secret file is checked for changes (SIGHUP re-reads it at once)")
 	if err := f.Parse(args, getenv); err != nil {
@@ -145,7 +149,7 @@ func (c config) validate() error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		problems = append(problems, "--tls-cert and --tls-key go together")
 	}
-	if c.maxConcurrent < 0 || c.maxConnections < 0 || c.rateLimit < 0 || c.rateBurst < 1 || c.maxHeaderBytes < 1024 {
+	if c.maxConcurrent < 0 || c.maxPerClient < 0 || c.maxConnections < 0 || c.maxConnectionsPerClient < 0 || c.rateLimit < 0 || c.rateBurst < 1 || c.maxHeaderBytes < 1024 {
 		problems = append(problems, "--max-concurrent, --max-connections and --rate-limit cannot be negative, --rate-burst is at least 1, --max-header-bytes at least 1024")
 	}
 	if c.readHeaderTimeout <= 0 || c.readTimeout <= 0 || c.idleTimeout <= 0 || c.secretReload <= 0 {
@@ -187,6 +191,9 @@ func prefixes(list []string) ([]netip.Prefix, error) {
 		p, err := netip.ParsePrefix(item)
 		if err != nil {
 			return nil, err
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:a.b.c.d/n matches a.b.c.d
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}

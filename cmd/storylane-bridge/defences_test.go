@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -81,7 +82,7 @@ func TestSecretFileReloads(t *testing.T) {
 	os.WriteFile(file, []byte("\n"), 0o600) // a broken file keeps the secrets in use
 	waitUntil(t, "the broken file noticed", func() bool {
 		_, m := get(t, admin+"/metrics")
-		return strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"}`)
+		return strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`)
 	})
 	if a := post(t, url, []byte(`{"id":"after-broken-file"}`), "new-secret"); a.status != http.StatusOK {
 		t.Errorf("POST after an empty secret file = %d, want 200 with the secrets kept", a.status)
@@ -137,4 +138,91 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("after 15s, still not %s", what)
+}
+
+// TestRunReturnsWhenItCannotListen: with a secret file being watched, an
+// error after start-up still ends run at once.
+func TestRunReturnsWhenItCannotListen(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("s\n"), 0o600)
+	r := clitest.Start(t, run, []string{"--listen", taken.Addr().String(), "--nats-listen", "none", "--data-dir", t.TempDir(), "--secret-file", file}, nil)
+	done := make(chan error, 1)
+	go func() { done <- r.Wait(t) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "listen") {
+			t.Errorf("run on a taken port = %v, want the listen error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return 10s after failing to listen")
+	}
+}
+
+// TestConnectionsPerClientAreBounded: a client past its share of open
+// connections is closed at accept, and served again once it closes some.
+func TestConnectionsPerClientAreBounded(t *testing.T) {
+	t.Parallel()
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--max-connections-per-client", "3"}, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+	addr := b.Logs.Wait(t, "listening")["addr"].(string)
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond) // accepted and counted
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("a fourth connection from one client read %v, want it closed at once", err)
+	}
+	held[0].Close()
+	body := []byte(`{"id":"after"}`)
+	waitUntil(t, "a webhook served again", func() bool {
+		// The share comes back once the server has seen the close.
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/storylane", bytes.NewReader(body))
+		req.Header.Set("x-storylane-signature", storylane.Sign(body, []byte(testSecret)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+func TestPrefixes(t *testing.T) {
+	t.Parallel()
+	got, err := prefixes([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:198.51.100.0/120"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.0/24"}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefixes()[%d] = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := prefixes([]string{"not-an-address"}); err == nil {
+		t.Error("prefixes(not-an-address) = nil error, want an error")
+	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 )
 
 // frontDoor is the public listener's handler. While the bridge starts
@@ -59,6 +61,11 @@ func listenPublic(cfg config, handler http.Handler, logger *zap.Logger) (*public
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
+	// Refused at accept, before a goroutine or a buffer is spent on them:
+	// addresses outside the allow-list (unless a trusted proxy stands in
+	// between, when only the request says who the client is), and a client
+	// past its share of connections.
+	ln = newGuardListener(ln, cfg.maxConnectionsPerClient, cfg.trusted, cfg.allowed)
 	if cfg.maxConnections > 0 {
 		// Past the bound, connections wait in the kernel's backlog instead
 		// of each costing a goroutine and buffers here.
@@ -71,7 +78,7 @@ func listenPublic(cfg config, handler http.Handler, logger *zap.Logger) (*public
 		WriteTimeout:      cfg.readTimeout + cfg.publishTimeout + 10*time.Second,
 		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
-		ErrorLog:          zap.NewStdLog(logger.Named("http")),
+		ErrorLog:          admin.ErrorLog(logger, "http"),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 	}}
 	go func() {

@@ -28,7 +28,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	secrets, err := loadKeyring(cfg.secretFile, getenv)
+	secrets, seen, err := loadKeyring(cfg.secretFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -38,11 +38,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer logger.Sync()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var background sync.WaitGroup
-	defer background.Wait() // after cancel, which runs first
+	defer func() {
+		cancel()
+		background.Wait()
+	}()
 	reg := admin.NewRegistry()
-	keys := newKeyring(secrets, cfg.secretFile, reg, logger)
+	keys := newKeyring(secrets, cfg.secretFile, seen, reg, logger)
 	background.Go(func() { keys.watch(ctx, cfg.secretReload) })
 	validator, err := schemas.NewValidator()
 	if err != nil {
@@ -86,15 +88,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer func() { cancel(); <-stopped }()
 	}
 	front.open(ingress.NewServer(ingress.Config{
-		MaxBody:        bodyLimit(cfg, nc.MaxPayload(), logger),
-		PublishTimeout: cfg.publishTimeout,
-		Origin:         cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
-		Subjects:       cfg.stream.Subjects,
-		MaxConcurrent:  cfg.maxConcurrent,
-		RateLimit:      cfg.rateLimit,
-		RateBurst:      cfg.rateBurst,
-		TrustedProxies: cfg.trusted,
-		AllowCIDRs:     cfg.allowed,
+		MaxBody:                bodyLimit(cfg, nc.MaxPayload(), logger),
+		PublishTimeout:         cfg.publishTimeout,
+		Origin:                 cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
+		Subjects:               cfg.stream.Subjects,
+		MaxConcurrent:          cfg.maxConcurrent,
+		MaxConcurrentPerClient: cfg.maxPerClient,
+		RateLimit:              cfg.rateLimit,
+		RateBurst:              cfg.rateBurst,
+		TrustedProxies:         cfg.trusted,
+		AllowCIDRs:             cfg.allowed,
 	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: ingress.NewMetrics(reg),
 		Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", secrets.Len()), zap.Bool("reloaded_from_file", cfg.secretFile != ""))

@@ -18,29 +18,32 @@ import (
 )
 
 // loadKeyring reads the webhook secrets from $STORYLANE_WEBHOOK_SECRET or
-// from the secret file; the bridge refuses to start without one.
-func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyring, error) {
+// from the secret file (returning the content it read, for reloads); the
+// bridge refuses to start without one.
+func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyring, []byte, error) {
 	list := getenv(envSecret)
 	if list != "" && secretFile != "" {
-		return nil, fmt.Errorf("%w: set either $%s or $%s (--secret-file), not both", cli.ErrUsage, envSecret, envSecretFile)
+		return nil, nil, fmt.Errorf("%w: set either $%s or $%s (--secret-file), not both", cli.ErrUsage, envSecret, envSecretFile)
 	}
 	if secretFile != "" {
-		return readKeyring(secretFile)
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: read webhook secret file ($%s, --secret-file): %w", cli.ErrUsage, envSecretFile, err)
+		}
+		k, err := keyringOf(secretFile, b)
+		return k, b, err
 	}
 	secrets := storylane.SecretsFromList(list)
 	if len(secrets) == 0 {
-		return nil, fmt.Errorf("%w: no webhook secret: set $%s to the secret Storylane shows under Settings > Integrations > Webhook, or $%s to a file holding it",
+		return nil, nil, fmt.Errorf("%w: no webhook secret: set $%s to the secret Storylane shows under Settings > Integrations > Webhook, or $%s to a file holding it",
 			cli.ErrUsage, envSecret, envSecretFile)
 	}
-	return storylane.NewKeyring(secrets...)
+	k, err := storylane.NewKeyring(secrets...)
+	return k, nil, err
 }
 
-func readKeyring(file string) (*storylane.Keyring, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read webhook secret file ($%s, --secret-file): %w", cli.ErrUsage, envSecretFile, err)
-	}
-	secrets := storylane.SecretsFromLines(b)
+func keyringOf(file string, content []byte) (*storylane.Keyring, error) {
+	secrets := storylane.SecretsFromLines(content)
 	if len(secrets) == 0 {
 		return nil, fmt.Errorf("%w: webhook secret file %s holds no secret; put the one Storylane shows in it, one per line", cli.ErrUsage, file)
 	}
@@ -53,13 +56,15 @@ type keyring struct {
 	current atomic.Pointer[storylane.Keyring]
 	file    string
 	seen    []byte // the file's content when last read
+	broken  []byte // content that failed to load, reported already
 	reloads *prometheus.CounterVec
 	count   prometheus.Gauge
 	logger  *zap.Logger
 }
 
-func newKeyring(k *storylane.Keyring, file string, reg prometheus.Registerer, logger *zap.Logger) *keyring {
-	kr := &keyring{file: file, logger: logger,
+// newKeyring serves k, loaded from file's content seen (nil without a file).
+func newKeyring(k *storylane.Keyring, file string, seen []byte, reg prometheus.Registerer, logger *zap.Logger) *keyring {
+	kr := &keyring{file: file, seen: seen, logger: logger,
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storylane_bridge_secret_reloads_total",
 			Help: "Re-reads of the webhook secret file that changed the secrets, by result: ok, or error (the previous secrets stay).",
@@ -74,9 +79,6 @@ func newKeyring(k *storylane.Keyring, file string, reg prometheus.Registerer, lo
 	kr.reloads.WithLabelValues("error")
 	kr.current.Store(k)
 	kr.count.Set(float64(k.Len()))
-	if file != "" {
-		kr.seen, _ = os.ReadFile(file)
-	}
 	return kr
 }
 
@@ -88,40 +90,55 @@ func (k *keyring) Verify(body []byte, signature string) (int, error) {
 // watch re-reads the secret file on SIGHUP and whenever its content changes
 // (checked every interval; a Kubernetes Secret update arrives that way),
 // until ctx is done. A file that cannot be read, or holds no secret, keeps
-// the secrets in use.
+// the secrets in use. SIGHUP is always caught, so that it never ends the
+// process, even when there is no file to re-read.
 func (k *keyring) watch(ctx context.Context, interval time.Duration) {
-	if k.file == "" {
-		return
-	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	var tick <-chan time.Time
+	if k.file != "" {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			if k.file == "" {
+				k.logger.Warn("SIGHUP: the secrets come from $" + envSecret + ", which a running process cannot re-read; use a secret file to rotate without a restart")
+				continue
+			}
 			k.reload(true)
-		case <-tick.C:
+		case <-tick:
 			k.reload(false)
 		}
 	}
 }
 
+// reload reads the file once and swaps the keyring when its content
+// changed (or when forced); a broken file is reported once per change.
 func (k *keyring) reload(forced bool) {
 	b, err := os.ReadFile(k.file)
 	if err == nil && !forced && bytes.Equal(b, k.seen) {
 		return
 	}
-	next, err := readKeyring(k.file)
+	var next *storylane.Keyring
+	if err == nil {
+		next, err = keyringOf(k.file, b)
+	}
 	if err != nil {
+		if !forced && b != nil && bytes.Equal(b, k.broken) {
+			return // this broken content was reported already
+		}
+		k.broken = b
 		k.reloads.WithLabelValues("error").Inc()
 		k.logger.Error("webhook secrets not reloaded; the previous ones stay in use", zap.Error(err))
 		return
 	}
-	k.seen = b
+	k.seen, k.broken = b, nil
 	k.current.Store(next)
 	k.count.Set(float64(next.Len()))
 	k.reloads.WithLabelValues("ok").Inc()

@@ -72,7 +72,7 @@ func Serve(ctx context.Context, addr string, handler http.Handler, logger *zap.L
 		return nil, fmt.Errorf("admin listener on %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: zap.NewStdLog(logger.Named("admin"))}
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: ErrorLog(logger, "admin")}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

@@ -210,8 +210,14 @@ func TestHostileClients(t *testing.T) {
 			}
 		})
 	}
-	legitWG.Wait()
-	attacks.Wait()
+	var legitDone, attackDone time.Time
+	var ends sync.WaitGroup
+	ends.Go(func() { legitWG.Wait(); legitDone = time.Now() })
+	ends.Go(func() { attacks.Wait(); attackDone = time.Now() })
+	ends.Wait()
+	if !legitDone.Before(attackDone) {
+		t.Errorf("the legitimate webhooks were stored %v after the attack ended, want during it", legitDone.Sub(attackDone))
+	}
 	close(stopSampling)
 	sampling.Wait()
 

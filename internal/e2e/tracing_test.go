@@ -32,6 +32,10 @@ type otlpReceiver struct {
 }
 
 func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/traces" { // where a collector listens
+		http.NotFound(w, r)
+		return
+	}
 	b, _ := io.ReadAll(r.Body)
 	var req collector.ExportTraceServiceRequest
 	if err := proto.Unmarshal(b, &req); err != nil {

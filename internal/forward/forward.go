@@ -100,8 +100,12 @@ func (t *Target) Deliver(ctx context.Context, e event.Event) error {
 		e = e.Clone()
 		carrier := propagation.MapCarrier{}
 		tracing.Propagator().Inject(ctx, carrier)
-		for k, v := range carrier {
-			e.SetExtension(k, v)
+		for _, k := range tracing.Propagator().Fields() {
+			if v, ok := carrier[k]; ok {
+				e.SetExtension(k, v)
+			} else {
+				e.SetExtension(k, nil) // no stale tracestate from the bridge's span
+			}
 		}
 	}
 	err := t.deliver(ctx, e)

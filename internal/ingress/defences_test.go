@@ -133,9 +133,10 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	h.post(t, known, sign(known, "wrong"))
 	h.post(t, []byte("not json"), sign([]byte("not json"), secret1))
 	want := `
-# HELP storylane_bridge_webhooks_total Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unauthorized, too_large, unavailable, shed, rate_limited, forbidden, bad_request.
+# HELP storylane_bridge_webhooks_total Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unavailable, broker_too_large (after the signature check); unauthorized, too_large, shed, rate_limited, forbidden, bad_request (before it).
 # TYPE storylane_bridge_webhooks_total counter
 storylane_bridge_webhooks_total{outcome="bad_request"} 0
+storylane_bridge_webhooks_total{outcome="broker_too_large"} 0
 storylane_bridge_webhooks_total{outcome="duplicate"} 1
 storylane_bridge_webhooks_total{outcome="forbidden"} 0
 storylane_bridge_webhooks_total{outcome="invalid"} 1

@@ -24,16 +24,35 @@ func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		ip, ok := parseHop(strings.TrimSpace(hops[i]))
+		if !ok {
 			return peer // a garbled chain proves nothing beyond the proxy
 		}
-		ip = ip.Unmap()
 		if !inAny(ip, trusted) {
 			return ip
 		}
 	}
 	return peer
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, perhaps with a port.
+func parseHop(s string) (netip.Addr, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// ClientKey is what limits count a client by: its address, or for IPv6
+// its /64, which one host commonly holds whole.
+func ClientKey(ip netip.Addr) netip.Addr {
+	if ip.Is6() && !ip.Is4In6() {
+		return netip.PrefixFrom(ip, 64).Masked().Addr()
+	}
+	return ip
 }
 
 func peerIP(r *http.Request) netip.Addr {
@@ -57,6 +76,11 @@ func inAny(ip netip.Addr, prefixes []netip.Prefix) bool {
 	return false
 }
 
+// maxClients bounds the clients a limiter remembers: past it, idle ones
+// are forgotten, and if that is not enough, all of them, so that a flood
+// from many addresses costs bounded memory.
+const maxClients = 100_000
+
 // limiters keeps a token bucket per client address, forgetting clients
 // idle for a while so the map stays bounded by the active ones.
 type limiters struct {
@@ -74,7 +98,7 @@ type client struct {
 }
 
 // forgetAfter is how long an idle client's bucket is kept; by then it is
-// full again anyway.
+// full again unless the rate is below a token a minute.
 const forgetAfter = time.Minute
 
 func newLimiters(perSecond float64, burst int) *limiters {
@@ -86,11 +110,14 @@ func newLimiters(perSecond float64, burst int) *limiters {
 func (l *limiters) allow(ip netip.Addr, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > forgetAfter {
+	if now.Sub(l.swept) > forgetAfter || len(l.clients) >= maxClients {
 		for a, c := range l.clients {
 			if now.Sub(c.seen) > forgetAfter {
 				delete(l.clients, a)
 			}
+		}
+		if len(l.clients) >= maxClients {
+			clear(l.clients)
 		}
 		l.swept = now
 	}
@@ -126,18 +153,26 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	if s.cfg.RateLimit > 0 {
 		lims = newLimiters(s.cfg.RateLimit, s.cfg.RateBurst)
 	}
+	perClient := newClientSlots(s.cfg.MaxConcurrentPerClient)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := clientIP(r, s.cfg.TrustedProxies)
 		if len(s.cfg.AllowCIDRs) > 0 && !inAny(ip, s.cfg.AllowCIDRs) {
 			s.reject(w, r, outcomeForbidden, http.StatusForbidden, "source address not allowed", "")
 			return
 		}
+		key := ClientKey(ip)
 		if lims != nil {
-			if ok, wait := lims.allow(ip, s.cfg.Now()); !ok {
+			if ok, wait := lims.allow(key, s.cfg.Now()); !ok {
 				s.reject(w, r, outcomeRateLimited, http.StatusTooManyRequests, "too many requests", retryAfterSeconds(wait))
 				return
 			}
 		}
+		// One client cannot take every slot, with slow bodies say.
+		if !perClient.take(key) {
+			s.reject(w, r, outcomeShed, http.StatusServiceUnavailable, "too many requests in flight from this client, retry later", "1")
+			return
+		}
+		defer perClient.give(key)
 		if slots != nil {
 			select {
 			case slots <- struct{}{}:
@@ -161,4 +196,39 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, outcome string, 
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeError(w, r, status, msg)
+}
+
+// clientSlots bounds the requests one client has in flight at once.
+type clientSlots struct {
+	max    int
+	mu     sync.Mutex
+	counts map[netip.Addr]int
+}
+
+func newClientSlots(max int) *clientSlots {
+	return &clientSlots{max: max, counts: map[netip.Addr]int{}}
+}
+
+func (c *clientSlots) take(key netip.Addr) bool {
+	if c.max <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts[key] >= c.max {
+		return false
+	}
+	c.counts[key]++
+	return true
+}
+
+func (c *clientSlots) give(key netip.Addr) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts[key]--; c.counts[key] <= 0 {
+		delete(c.counts, key)
+	}
 }

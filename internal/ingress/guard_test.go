@@ -75,3 +75,61 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestClientKeyGroupsIPv6By64(t *testing.T) {
+	t.Parallel()
+	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	if ClientKey(a) != ClientKey(b) {
+		t.Errorf("ClientKey(%s) = %s, ClientKey(%s) = %s, want one /64", a, ClientKey(a), b, ClientKey(b))
+	}
+	if c := netip.MustParseAddr("2001:db8:1:3::1"); ClientKey(c) == ClientKey(a) {
+		t.Errorf("ClientKey(%s) = ClientKey(%s), want different /64s apart", c, a)
+	}
+	if v4 := netip.MustParseAddr("192.0.2.1"); ClientKey(v4) != v4 {
+		t.Errorf("ClientKey(%s) = %s, want the address itself", v4, ClientKey(v4))
+	}
+}
+
+func TestForwardedForWithPorts(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for xff, want := range map[string]string{"198.51.100.1:5678": "198.51.100.1", "[2001:db8::1]:443": "2001:db8::1"} {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.RemoteAddr = "10.0.0.1:1"
+		r.Header.Set("X-Forwarded-For", xff)
+		if got := clientIP(r, proxies); got.String() != want {
+			t.Errorf("clientIP(X-Forwarded-For %s) = %s, want %s", xff, got, want)
+		}
+	}
+}
+
+func TestLimitersStayBounded(t *testing.T) {
+	t.Parallel()
+	l := newLimiters(1, 1)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range maxClients + 10 {
+		l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
+	}
+	l.mu.Lock()
+	n := len(l.clients)
+	l.mu.Unlock()
+	if n > maxClients {
+		t.Errorf("%d clients remembered, want at most %d", n, maxClients)
+	}
+}
+
+func TestClientSlots(t *testing.T) {
+	t.Parallel()
+	c := newClientSlots(2)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	if !c.take(a) || !c.take(a) || c.take(a) {
+		t.Error("client a: want two slots, then none")
+	}
+	if !c.take(b) {
+		t.Error("client b refused while a holds its own slots")
+	}
+	c.give(a)
+	if !c.take(a) {
+		t.Error("client a refused after giving a slot back")
+	}
+}

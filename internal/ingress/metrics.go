@@ -25,7 +25,8 @@ const (
 	outcomeDuplicate    = "duplicate"
 	outcomeInvalid      = "invalid"
 	outcomeUnauthorized = "unauthorized"
-	outcomeTooLarge     = "too_large"
+	outcomeTooLarge     = "too_large"        // over --max-body, before the signature
+	outcomeBrokerLarge  = "broker_too_large" // signed, but over the broker's max_payload
 	outcomeUnavailable  = "unavailable"
 	outcomeShed         = "shed"
 	outcomeRateLimited  = "rate_limited"
@@ -38,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storylane_bridge_webhooks_total",
-			Help: "Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unauthorized, too_large, unavailable, shed, rate_limited, forbidden, bad_request.",
+			Help: "Webhooks by outcome: stored, duplicate, invalid (kept on storylane.invalid), unavailable, broker_too_large (after the signature check); unauthorized, too_large, shed, rate_limited, forbidden, bad_request (before it).",
 		}, []string{"outcome"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storylane_bridge_http_requests_total",
@@ -70,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.webhooks, m.httpRequests, m.signatureBad, m.keyMatches, m.payloadBytes, m.publishTime, m.inFlight)
 	// Every outcome and reason from the start, at zero, so that rates and
 	// alerts over them work before the first one happens.
-	for _, o := range []string{outcomeStored, outcomeDuplicate, outcomeInvalid, outcomeUnauthorized, outcomeTooLarge,
+	for _, o := range []string{outcomeStored, outcomeDuplicate, outcomeInvalid, outcomeUnauthorized, outcomeTooLarge, outcomeBrokerLarge,
 		outcomeUnavailable, outcomeShed, outcomeRateLimited, outcomeForbidden, outcomeBadRequest} {
 		m.webhooks.WithLabelValues(o)
 	}

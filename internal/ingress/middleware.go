@@ -77,8 +77,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *Server) withRequestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// A request id is taken from a trusted proxy only: anyone else
+		// could use it to forge log correlation.
 		info := &requestInfo{id: r.Header.Get(RequestIDHeader)}
-		if !validRequestID.MatchString(info.id) {
+		if !validRequestID.MatchString(info.id) || !inAny(peerIP(r), s.cfg.TrustedProxies) {
 			info.id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, info.id)
@@ -102,7 +104,9 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 
 func (s *Server) logRequest(r *http.Request, status int, took time.Duration, info *requestInfo) {
 	s.metrics.httpRequests.WithLabelValues(routeLabel(r.URL.Path), strconv.Itoa(status)).Inc()
-	if info.rejected && !s.rejectLog.Allow() {
+	// Every client error is someone else's mistake or probe: logged at a
+	// bounded rate, as rejections are.
+	if (info.rejected || status >= 400 && status < 500) && !s.rejectLog.Allow() {
 		s.suppress.Add(1)
 		return
 	}
@@ -128,6 +132,7 @@ func (s *Server) logRequest(r *http.Request, status int, took time.Duration, inf
 		zap.Int("status", status),
 		zap.Duration("took", took),
 		zap.String("remote", r.RemoteAddr),
+		zap.Stringer("client", clientIP(r, s.cfg.TrustedProxies)),
 		zap.Int64("bytes_in", r.ContentLength),
 	}, info.fields...)
 	ce.Write(fields...)

@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,8 @@ func TestRoutes(t *testing.T) {
 
 func TestRequestID(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, ingress.Config{})
+	// Taken from a trusted proxy only.
+	h := newHarness(t, ingress.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	req, _ := http.NewRequest(http.MethodGet, h.url+"/nowhere", nil)
 	req.Header.Set(ingress.RequestIDHeader, "trace-123")
 	res := h.do(t, req)
@@ -89,5 +91,15 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				t.Errorf("log line %q contains %q", line, secret)
 			}
 		}
+	}
+}
+
+func TestRequestIDFromAnUntrustedClientIsReplaced(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ingress.Config{})
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/healthz", nil)
+	req.Header.Set(ingress.RequestIDHeader, "forged-id")
+	if got := h.do(t, req).header.Get(ingress.RequestIDHeader); got == "forged-id" || got == "" {
+		t.Errorf("request id from an untrusted client = %q, want a fresh one", got)
 	}
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// MaxConcurrent bounds the webhooks handled at once; beyond it the
 	// bridge sheds load with 503 instead of growing. 0 for no bound.
 	MaxConcurrent int
+	// MaxConcurrentPerClient bounds those of one client address (or IPv6
+	// /64). 0 for no bound.
+	MaxConcurrentPerClient int
 	// RateLimit is the webhooks per second allowed to one client address,
 	// with bursts of RateBurst; 0 for no limit.
 	RateLimit float64

@@ -197,7 +197,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, msg *nats.Msg) 
 	span.SetStatus(codes.Error, err.Error())
 	annotate(r, zap.NamedError("publish", err))
 	if errors.Is(err, broker.ErrTooLarge) {
-		s.metrics.webhook(outcomeTooLarge)
+		s.metrics.webhook(outcomeBrokerLarge)
 		writeError(w, r, http.StatusRequestEntityTooLarge, "body too large for the broker")
 		return nil, false
 	}

@@ -7,6 +7,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ func Setup(ctx context.Context, endpoint, service string) (trace.TracerProvider,
 	if endpoint == "" {
 		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(tracesURL(endpoint)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("otlp exporter for %s: %w", endpoint, err)
 	}
@@ -37,6 +38,18 @@ func Setup(ctx context.Context, endpoint, service string) (trace.TracerProvider,
 		sdktrace.WithResource(resource(service)),
 	)
 	return tp, tp.Shutdown, nil
+}
+
+// tracesURL adds the OTLP traces path to an endpoint given without one, as
+// OTEL_EXPORTER_OTLP_ENDPOINT means it (http://collector:4318 sends to
+// http://collector:4318/v1/traces).
+func tracesURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return endpoint
+	}
+	u.Path = "/v1/traces"
+	return u.String()
 }
 
 // Propagator is the W3C trace-context propagator, for HTTP headers.
