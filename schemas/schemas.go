@@ -12,8 +12,11 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/valyala/fastjson"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // SessionSchemaID is the $id of storylane-session.schema.json; events carry
@@ -45,6 +48,8 @@ func Example(name string) ([]byte, error) {
 // Validator checks payloads against the session schema.
 type Validator struct {
 	schema  *jsonschema.Schema
+	fast    *check // nil when the schema is beyond the compiled subset
+	parsers fastjson.ParserPool
 	printer *message.Printer
 }
 
@@ -63,13 +68,36 @@ func NewValidator() (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile session schema: %w", err)
 	}
-	return &Validator{schema: sch, printer: message.NewPrinter(language.English)}, nil
+	fast, _ := compile(sch)
+	return &Validator{schema: sch, fast: fast, printer: message.NewPrinter(language.English)}, nil
 }
 
 // Validate returns nil when raw is one JSON value matching the schema, and
 // otherwise an error wrapping ErrInvalid whose text is a one-line reason
 // fit for a header or a log.
 func (v *Validator) Validate(raw []byte) error {
+	p := v.parsers.Get()
+	doc, err := storylane.Decode(p, raw)
+	ok := err == nil && v.fast != nil && v.fast.valid(doc)
+	v.parsers.Put(p)
+	if ok {
+		return nil
+	}
+	return v.validate(raw)
+}
+
+// ValidateParsed is Validate for a caller that has parsed raw into doc with
+// storylane.Decode, so the work is not done twice.
+func (v *Validator) ValidateParsed(raw []byte, doc *fastjson.Value) error {
+	if v.fast != nil && v.fast.valid(doc) {
+		return nil
+	}
+	return v.validate(raw)
+}
+
+// validate is the library's check: the final word on a payload the
+// compiled check could not pass, with the reasons it fails.
+func (v *Validator) validate(raw []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return fmt.Errorf("%w: not JSON: %v", ErrInvalid, err)

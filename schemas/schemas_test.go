@@ -136,3 +136,15 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkValidate(b *testing.B) {
+	v := newValidator(b)
+	body, _ := schemas.Example("known")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Validate(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -61,11 +61,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	logger, err := cli.NewLogger(cfg.consumer.Log, stdout)
+	logger, stopLog, err := cli.NewLogger(cfg.consumer.Log, stdout)
 	if err != nil {
 		return err
 	}
-	defer logger.Sync()
+	defer stopLog()
 	client := &http.Client{Timeout: cfg.targetTimeout, Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: cfg.consumer.Consumer.MaxInFlight,

@@ -58,11 +58,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	logger, err := cli.NewLogger(cfg.consumer.Log, stdout)
+	logger, stopLog, err := cli.NewLogger(cfg.consumer.Log, stdout)
 	if err != nil {
 		return err
 	}
-	defer logger.Sync()
+	defer stopLog()
 	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "session-archive", logger)
 	if err != nil {
 		return err

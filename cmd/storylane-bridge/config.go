@@ -59,6 +59,7 @@ type config struct {
 	idleTimeout             time.Duration
 	maxHeaderBytes          int
 	secretReload            time.Duration
+	maxPendingAcks          int
 
 	trusted, allowed []netip.Prefix // parsed from the lists above
 }
@@ -70,6 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.Int64Var(&c.maxBody, "max-body", "BRIDGE_MAX_BODY", ingress.DefaultMaxBody, "largest webhook body accepted, in `bytes`; larger gets 413")
 	f.StringVar(&c.source, "source", "BRIDGE_SOURCE", cloudevent.DefaultSource, "CloudEvents `source` of every event")
 	f.DurationVar(&c.publishTimeout, "publish-timeout", "BRIDGE_PUBLISH_TIMEOUT", ingress.DefaultPublishTimeout, "how long a webhook waits for JetStream's ack before a 503")
+	f.IntVar(&c.maxPendingAcks, "max-pending-acks", "BRIDGE_MAX_PENDING_ACKS", 1024, "events published and not yet acknowledged by JetStream; beyond, webhooks wait, then get 503")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT", 25*time.Second, "how long shutdown waits for requests in flight")
 	f.StringVar(&c.secretFile, "secret-file", envSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+envSecret+")")
 	f.EnvOnly(envSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
@@ -151,6 +153,9 @@ func (c config) validate() error {
 	}
 	if c.maxConcurrent < 0 || c.maxPerClient < 0 || c.maxConnections < 0 || c.maxConnectionsPerClient < 0 || c.rateLimit < 0 || c.rateBurst < 1 || c.maxHeaderBytes < 1024 {
 		problems = append(problems, "--max-concurrent, --max-connections and --rate-limit cannot be negative, --rate-burst is at least 1, --max-header-bytes at least 1024")
+	}
+	if c.maxPendingAcks < 1 {
+		problems = append(problems, "--max-pending-acks must be at least 1")
 	}
 	if c.readHeaderTimeout <= 0 || c.readTimeout <= 0 || c.idleTimeout <= 0 || c.secretReload <= 0 {
 		problems = append(problems, "the timeouts and --secret-reload-interval must be positive")

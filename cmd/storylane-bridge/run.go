@@ -32,11 +32,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	logger, err := cli.NewLogger(cfg.log, stdout)
+	logger, stopLog, err := cli.NewLogger(cfg.log, stdout)
 	if err != nil {
 		return err
 	}
-	defer logger.Sync()
+	defer stopLog()
 	ctx, cancel := context.WithCancel(ctx)
 	var background sync.WaitGroup
 	defer func() {
@@ -72,7 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	closeBroker = stop
-	js, err := jetstream.New(nc)
+	// Publishing is asynchronous, each webhook waiting for its own ack; the
+	// acks outstanding are bounded, and one never answered is given up
+	// with the webhook.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.maxPendingAcks), jetstream.WithPublishAsyncTimeout(cfg.publishTimeout))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

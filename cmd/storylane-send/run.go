@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := f.Parse(args, getenv); err != nil {
 		return err
 	}
-	secret, err := firstSecret(c.secretFile, getenv)
+	secret, err := cli.SigningSecret(c.secretFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -46,21 +46,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	return send(ctx, c, body, storylane.Sign(body, []byte(secret)), stdout)
-}
-
-func firstSecret(file string, getenv func(string) string) (string, error) {
-	secrets := storylane.SecretsFromList(getenv("STORYLANE_WEBHOOK_SECRET"))
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%w: read secret file: %w", cli.ErrUsage, err)
-		}
-		secrets = storylane.SecretsFromLines(b)
-	}
-	if len(secrets) == 0 {
-		return "", fmt.Errorf("%w: no secret: set $STORYLANE_WEBHOOK_SECRET or --secret-file", cli.ErrUsage)
-	}
-	return secrets[0], nil
 }
 
 func payload(c config) ([]byte, error) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,16 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
-	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
-	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/ingresstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
-	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -33,23 +27,8 @@ func TestMain(m *testing.M) {
 // server and returns its webhook URL and the stream's reader.
 func startBridge(t *testing.T, secret string) (string, jetstream.JetStream) {
 	t.Helper()
-	srv := natstest.Start(t)
-	js, err := jetstream.New(srv.Conn(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	subjects := natstest.DefaultStream(t, js).Subjects
-	keys, _ := storylane.NewKeyring(secret)
-	validator, err := schemas.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := broker.NewPublisher(js, "STORYLANE")
-	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
-		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Validator: validator, Publisher: pub, Ready: pub})
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	return hs.URL + ingress.WebhookPath, srv.JetStream(t)
+	b := ingresstest.Start(t, secret)
+	return b.URL, b.JS
 }
 
 func env(vars map[string]string) func(string) string {

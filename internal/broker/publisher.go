@@ -24,7 +24,11 @@ type Publisher struct {
 	stream string
 }
 
-// NewPublisher returns a publisher for the named stream.
+// NewPublisher returns a publisher for the named stream. Give js an async
+// ack timeout (jetstream.WithPublishAsyncTimeout) and a bound on pending
+// acks (WithPublishAsyncMaxPending): a caller that gives up on an ack
+// leaves it pending until it comes, the timeout passes or the connection
+// changes state, and without a timeout lost acks pile up to the bound.
 func NewPublisher(js jetstream.JetStream, stream string) *Publisher {
 	return &Publisher{js: js, stream: stream}
 }
@@ -32,8 +36,14 @@ func NewPublisher(js jetstream.JetStream, stream string) *Publisher {
 // Publish sends msg and waits, until ctx is done, for JetStream to say it is
 // stored. A message whose Nats-Msg-Id was already stored inside the duplicate
 // window is acknowledged with Duplicate set: that is a success.
+//
+// It publishes asynchronously: concurrent callers share the connection's
+// writes and one reply subscription instead of a request each, and the
+// acknowledgements outstanding are bounded by the JetStream context's
+// WithPublishAsyncMaxPending (beyond it, Publish waits, then fails). Each
+// caller still waits for its own message's ack.
 func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
-	ack, err := p.js.PublishMsg(ctx, msg)
+	ack, err := p.publish(ctx, msg)
 	for wait := 20 * time.Millisecond; inProcess(err); wait = min(2*wait, 500*time.Millisecond) {
 		// The same id is being stored right now (another bridge replica,
 		// or a retry): the answer is coming; ask again until it does.
@@ -42,7 +52,7 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 			return nil, fmt.Errorf("publish %s: %w", msg.Subject, errors.Join(ctx.Err(), err))
 		case <-time.After(wait):
 		}
-		ack, err = p.js.PublishMsg(ctx, msg)
+		ack, err = p.publish(ctx, msg)
 	}
 	if errors.Is(err, nats.ErrMaxPayload) {
 		return nil, fmt.Errorf("publish %s: %w", msg.Subject, ErrTooLarge)
@@ -55,6 +65,23 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 		return nil, fmt.Errorf("publish %s: stored in stream %s, want %s", msg.Subject, ack.Stream, p.stream)
 	}
 	return ack, nil
+}
+
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	f, err := p.js.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		// The ack may still come; a retry of the webhook is then
+		// stored once, under the same Nats-Msg-Id.
+		return nil, ctx.Err()
+	}
 }
 
 // ErrNoLeader reports a replicated stream without a leader, which cannot

@@ -7,9 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 )
@@ -115,20 +120,80 @@ func TestExit(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	logger, err := cli.NewLogger(cli.LogConfig{Format: "json", Level: "warn"}, &out)
+	var out syncBuffer
+	logger, stop, err := cli.NewLogger(cli.LogConfig{Format: "json", Level: "warn"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop()
 	logger.Info("hidden")
-	logger.Warn("shown")
+	logger.Warn("shown") // written at once, not held in the buffer
 	var line map[string]any
-	if err := json.Unmarshal(out.Bytes(), &line); err != nil || line["msg"] != "shown" {
+	if err := json.Unmarshal([]byte(out.String()), &line); err != nil || line["msg"] != "shown" {
 		t.Errorf("json logger at warn wrote %q, want one JSON line for the warning", out.String())
 	}
 	for _, c := range []cli.LogConfig{{Format: "xml", Level: "info"}, {Format: "json", Level: "chatty"}} {
-		if _, err := cli.NewLogger(c, io.Discard); !errors.Is(err, cli.ErrUsage) {
+		if _, _, err := cli.NewLogger(c, io.Discard); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("NewLogger(%+v) = %v, want a usage error", c, err)
+		}
+	}
+}
+
+// Info lines wait in the buffer until it is written out: by stop here.
+func TestNewLoggerBuffersInfo(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	logger, stop, err := cli.NewLogger(cli.LogConfig{Format: "json", Level: "info"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("first")
+	logger.With(zap.String("k", "v")).Info("second")
+	stop()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"first"`) || !strings.Contains(lines[1], `"k":"v"`) {
+		t.Errorf("NewLogger wrote %q after stop, want both info lines", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's flushing goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestSigningSecret(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	if err := os.WriteFile(file, []byte("\nfrom-file\nsecond\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(v string) func(string) string { return func(string) string { return v } }
+	tests := []struct {
+		file, env, want string
+		usage           bool
+	}{
+		{"", "first,second", "first", false},
+		{file, "ignored", "from-file", false},
+		{"", "", "", true},
+		{filepath.Join(t.TempDir(), "missing"), "x", "", true},
+	}
+	for _, tt := range tests {
+		got, err := cli.SigningSecret(tt.file, env(tt.env))
+		if got != tt.want || errors.Is(err, cli.ErrUsage) != tt.usage {
+			t.Errorf("SigningSecret(%q, %q) = %q, %v; want %q, usage error %t", tt.file, tt.env, got, err, tt.want, tt.usage)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -44,11 +45,23 @@ func (f *FlagSet) Logging(c *LogConfig) {
 	f.StringVar(&c.Level, "log-level", "LOG_LEVEL", "info", "log `level`: debug, info, warn or error")
 }
 
-// NewLogger builds the logger of a command, writing to w.
-func NewLogger(c LogConfig, w io.Writer) (*zap.Logger, error) {
+// Log lines are written through a buffer: one write per line would cost a
+// system call per webhook. The buffer is written out when it fills, every
+// logFlushInterval, at once for a warning or worse, and when the logger
+// stops. It is smaller than a pipe's buffer (64 KiB on Linux), so that
+// writing it out seldom waits on a slow reader of the logs.
+const (
+	logBufferSize    = 32 << 10
+	logFlushInterval = 100 * time.Millisecond
+)
+
+// NewLogger builds the logger of a command, writing to w through a buffer.
+// The returned stop writes out what is buffered and ends the buffer's
+// timer: a command defers it.
+func NewLogger(c LogConfig, w io.Writer) (*zap.Logger, func(), error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: %w", ErrUsage, c.Level, err)
+		return nil, nil, fmt.Errorf("%w: --log-level %q: %w", ErrUsage, c.Level, err)
 	}
 	var enc zapcore.Encoder
 	switch strings.ToLower(c.Format) {
@@ -59,9 +72,49 @@ func NewLogger(c LogConfig, w io.Writer) (*zap.Logger, error) {
 	case "console":
 		enc = zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
 	default:
-		return nil, fmt.Errorf("%w: --log-format %q: want json or console", ErrUsage, c.Format)
+		return nil, nil, fmt.Errorf("%w: --log-format %q: want json or console", ErrUsage, c.Format)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
+	buf := &zapcore.BufferedWriteSyncer{WS: writeOnly{w: w}, Size: logBufferSize, FlushInterval: logFlushInterval}
+	core := urgentCore{zapcore.NewCore(enc, buf, level)}
+	return zap.New(core), func() { _ = buf.Stop() }, nil
+}
+
+// writeOnly is a log destination whose Sync does nothing: writing the buffer
+// out is all a log needs, and fsync of a pipe or a terminal, where logs
+// usually go, fails with EINVAL. Its writes never fail either: the buffer
+// in front keeps its first error for good, so one failed write (a full
+// disk) would silence every line after it; a line that cannot be written
+// is lost alone instead.
+type writeOnly struct{ w io.Writer }
+
+func (o writeOnly) Write(p []byte) (int, error) {
+	o.w.Write(p)
+	return len(p), nil
+}
+
+func (writeOnly) Sync() error { return nil }
+
+// urgentCore writes warnings and errors out at once, so that an operator
+// watching the logs never waits on the buffer for the lines that matter.
+type urgentCore struct{ zapcore.Core }
+
+func (c urgentCore) With(fields []zapcore.Field) zapcore.Core { return urgentCore{c.Core.With(fields)} }
+
+func (c urgentCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c urgentCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if err := c.Core.Write(e, fields); err != nil {
+		return err
+	}
+	if e.Level >= zapcore.WarnLevel {
+		return c.Core.Sync()
+	}
+	return nil
 }
 
 // Tracing defines --otlp-endpoint, under OpenTelemetry's own variable.

@@ -114,12 +114,15 @@ func FuzzFromSession(f *testing.F) {
 	f.Add(example(f, "unknown"))
 	f.Add([]byte(`{"id":"a b%\"é","viewed_at":"2024-13-45T99:00:00Z","lead":{}}`))
 	f.Add([]byte(`{"id":"x","viewed_at":"2024-05-17T10:58:05.337+02:00"}`))
+	f.Add([]byte(`{"id":"x","viewed_at":"0001-01-01T01:00:00+01:00"}`))
 	received := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	enc := cloudevent.NewEncoder(origin)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s, err := storylane.Parse(raw)
 		if err != nil {
 			return
 		}
+		checkSameMsg(t, enc, origin, raw, received)
 		e, err := cloudevent.FromSession(s, raw, received, origin)
 		if err != nil {
 			t.Fatalf("FromSession(%q) = %v, want an event for any parsed session", raw, err)

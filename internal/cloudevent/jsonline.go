@@ -9,16 +9,18 @@ import (
 )
 
 // JSONLine renders e in the structured JSON event format on one line, for
-// NDJSON files and terminals. JSON data is compacted first: whitespace
-// between its tokens goes, every field and value stays as it was, in order.
+// NDJSON files and terminals. JSON data that spans lines is compacted
+// first: whitespace between its tokens goes, every field and value stays
+// as it was, in order. Data on one line is kept byte for byte.
 func JSONLine(e event.Event) ([]byte, error) {
-	if json.Valid(e.Data()) {
+	if bytes.ContainsAny(e.Data(), "\r\n") {
+		// Compact checks the data as it goes; data that is not JSON
+		// stays as it is, for the SDK to encode as it encodes such data.
 		var compact bytes.Buffer
-		if err := json.Compact(&compact, e.Data()); err != nil {
-			return nil, fmt.Errorf("compact data of event %s: %w", e.ID(), err)
+		compact.Grow(len(e.Data()))
+		if err := json.Compact(&compact, e.Data()); err == nil {
+			e.DataEncoded = compact.Bytes() // e is a copy: the caller's event is untouched
 		}
-		e = e.Clone()
-		e.DataEncoded = compact.Bytes()
 	}
 	line, err := e.MarshalJSON()
 	if err != nil {

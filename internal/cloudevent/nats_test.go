@@ -209,3 +209,21 @@ func TestSDKReaderLeavesPercentEncoding(t *testing.T) {
 		t.Errorf("FromMsg subject = %q, %v, want %q", ours.Subject(), err, "a b%")
 	}
 }
+
+// BenchmarkToMsg builds a known session's event and its binary-mode NATS
+// message, as the bridge does for every webhook.
+func BenchmarkToMsg(b *testing.B) {
+	raw := example(b, "known")
+	s := session(b, raw)
+	received := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := cloudevent.FromSession(s, raw, received, origin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := cloudevent.ToMsg("storylane.session.known", e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fastjson"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
@@ -69,7 +70,13 @@ func Decode(msg jetstream.Msg) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("message metadata: %w", err)
 	}
-	e, err := decode(msg.Subject(), msg.Headers(), msg.Data())
+	var p fastjson.Parser
+	return decodeMsg(&p, msg, meta)
+}
+
+// decodeMsg is Decode with the metadata read and a parser at hand.
+func decodeMsg(p *fastjson.Parser, msg jetstream.Msg, meta *jetstream.MsgMetadata) (Event, error) {
+	e, err := decode(p, msg.Subject(), msg.Headers(), msg.Data())
 	if err != nil {
 		return Event{}, err
 	}
@@ -77,12 +84,12 @@ func Decode(msg jetstream.Msg) (Event, error) {
 	return e, nil
 }
 
-func decode(subject string, h nats.Header, data []byte) (Event, error) {
+func decode(p *fastjson.Parser, subject string, h nats.Header, data []byte) (Event, error) {
 	ce, err := cloudevent.FromMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
 	if err != nil {
 		return Event{}, err
 	}
-	s, err := storylane.Parse(ce.Data())
+	s, err := storylane.ParseWith(p, ce.Data())
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s: %w", ce.ID(), err)
 	}
@@ -92,7 +99,8 @@ func decode(subject string, h nats.Header, data []byte) (Event, error) {
 // DecodeRaw decodes a message read directly from the stream, outside a
 // consumer, such as one returned by a stream's GetMsg.
 func DecodeRaw(m *jetstream.RawStreamMsg) (Event, error) {
-	e, err := decode(m.Subject, m.Header, m.Data)
+	var p fastjson.Parser
+	e, err := decode(&p, m.Subject, m.Header, m.Data)
 	if err != nil {
 		return Event{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
@@ -36,6 +37,7 @@ type Consumer struct {
 	// handed back.
 	mu       sync.Mutex
 	pastStop map[uint64]bool
+	parsers  fastjson.ParserPool
 }
 
 // New creates or updates the durable consumer cfg describes and returns a

@@ -40,14 +40,22 @@ const maxRetryAfter = time.Hour
 // process handles one message and settles it: ack, nak with a delay, or
 // dead letter then terminate.
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
-	if meta, err := msg.Metadata(); err == nil && c.stopAt > 0 && meta.Sequence.Stream > c.stopAt {
+	meta, err := msg.Metadata()
+	if err == nil && c.stopAt > 0 && meta.Sequence.Stream > c.stopAt {
 		c.markPastStop(meta.Sequence.Stream)
 		msg.NakWithDelay(pastStopDelay) // for the next re-drive
 		return
 	}
 	ctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers()), "process "+c.cfg.Durable, trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
-	e, err := Decode(msg)
+	var e Event
+	if err == nil {
+		p := c.parsers.Get()
+		e, err = decodeMsg(p, msg, meta)
+		c.parsers.Put(p)
+	} else {
+		err = fmt.Errorf("message metadata: %w", err)
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		c.deadLetter(ctx, msg, 0, Permanent(err))
@@ -66,16 +74,22 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
-	log := c.logger.With(zap.String("event_id", e.CloudEvent.ID()), zap.Uint64("seq", e.StreamSeq),
-		zap.Uint64("attempt", e.Attempt), zap.Duration("took", time.Since(start)))
+	took := time.Since(start)
+	// Built only for a line that is written: most events log nothing.
+	log := func() *zap.Logger {
+		return c.logger.With(zap.String("event_id", e.CloudEvent.ID()), zap.Uint64("seq", e.StreamSeq),
+			zap.Uint64("attempt", e.Attempt), zap.Duration("took", took))
+	}
 	switch {
 	case err == nil:
 		if err := msg.Ack(); err != nil {
-			log.Warn("ack failed; the event will be redelivered", zap.Error(err))
+			log().Warn("ack failed; the event will be redelivered", zap.Error(err))
 			return
 		}
 		c.count(outcomeAcked)
-		log.Debug("handled")
+		if c.logger.Core().Enabled(zap.DebugLevel) {
+			log().Debug("handled")
+		}
 	case errors.Is(err, ErrPermanent) && c.stopAt > 0:
 		c.deadLetter(ctx, msg, 1, err)
 	case errors.Is(err, ErrPermanent):
@@ -91,38 +105,52 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			delay = min(ra.Delay, maxRetryAfter)
 		}
 		c.count(outcomeRetried)
-		log.Warn("handler failed; retrying", zap.Error(err), zap.Duration("retry_in", delay))
+		log().Warn("handler failed; retrying", zap.Error(err), zap.Duration("retry_in", delay))
 		if err := msg.NakWithDelay(delay); err != nil {
-			log.Warn("nak failed; the event will be redelivered after the ack wait", zap.Error(err))
+			log().Warn("nak failed; the event will be redelivered after the ack wait", zap.Error(err))
 		}
 	}
 }
 
 // handle runs the handler, telling the server the message is still being
-// worked on so a slow handler does not get it redelivered elsewhere.
+// worked on so a slow handler does not get it redelivered elsewhere. The
+// keep-alive is a timer, not a goroutine: most handlers finish long
+// before it fires.
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, e Event) error {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(c.cfg.AckWait / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				msg.InProgress()
-			}
-		}
-	}()
-	err := c.handler(ctx, e)
+	k := &keepAlive{msg: msg, every: max(c.cfg.AckWait/2, time.Millisecond)}
+	k.mu.Lock()
+	k.timer = time.AfterFunc(k.every, k.fire)
+	k.mu.Unlock()
 	// Settled only once the keep-alive is over: a late "in progress" after
 	// a nak would push the retry out to the ack wait.
-	close(done)
-	wg.Wait()
-	return err
+	defer k.stop()
+	return c.handler(ctx, e)
+}
+
+type keepAlive struct {
+	msg   jetstream.Msg
+	every time.Duration
+	mu    sync.Mutex
+	timer *time.Timer
+	done  bool
+}
+
+func (k *keepAlive) fire() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.done {
+		return
+	}
+	k.msg.InProgress()
+	k.timer.Reset(k.every)
+}
+
+// stop ends the keep-alive; once it returns no "in progress" is sent.
+func (k *keepAlive) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.done = true
+	k.timer.Stop()
 }
 
 // deadLetter stores msg on the consumer's dead-letter subject with its

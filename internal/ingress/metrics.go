@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,6 +17,16 @@ type Metrics struct {
 	payloadBytes prometheus.Histogram
 	publishTime  prometheus.Histogram
 	inFlight     prometheus.Gauge
+
+	// Counters looked up once rather than by label values per request.
+	outcomes map[string]prometheus.Counter
+	keys     sync.Map // secret position → prometheus.Counter
+	requests sync.Map // requestKey → prometheus.Counter
+}
+
+type requestKey struct {
+	route string
+	code  int
 }
 
 // Outcomes of a webhook, the values of storylane_bridge_webhooks_total's
@@ -71,9 +82,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.webhooks, m.httpRequests, m.signatureBad, m.keyMatches, m.payloadBytes, m.publishTime, m.inFlight)
 	// Every outcome and reason from the start, at zero, so that rates and
 	// alerts over them work before the first one happens.
+	m.outcomes = map[string]prometheus.Counter{}
 	for _, o := range []string{outcomeStored, outcomeDuplicate, outcomeInvalid, outcomeUnauthorized, outcomeTooLarge, outcomeBrokerLarge,
 		outcomeUnavailable, outcomeShed, outcomeRateLimited, outcomeForbidden, outcomeBadRequest} {
-		m.webhooks.WithLabelValues(o)
+		m.outcomes[o] = m.webhooks.WithLabelValues(o)
 	}
 	for _, r := range []string{"missing", "malformed", "mismatch"} {
 		m.signatureBad.WithLabelValues(r)
@@ -81,6 +93,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) webhook(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
+func (m *Metrics) webhook(outcome string) { m.outcomes[outcome].Inc() }
 
-func (m *Metrics) key(i int) { m.keyMatches.WithLabelValues(strconv.Itoa(i)).Inc() }
+// key counts a match of the secret at position i; a position appears in
+// the metrics once it has matched.
+func (m *Metrics) key(i int) {
+	c, ok := m.keys.Load(i)
+	if !ok {
+		c, _ = m.keys.LoadOrStore(i, m.keyMatches.WithLabelValues(strconv.Itoa(i)))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+func (m *Metrics) request(route string, code int) {
+	k := requestKey{route, code}
+	c, ok := m.requests.Load(k)
+	if !ok {
+		// Bounded: four routes by the status codes the bridge writes.
+		c, _ = m.requests.LoadOrStore(k, m.httpRequests.WithLabelValues(route, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+}

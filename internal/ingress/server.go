@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fastjson"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
@@ -29,9 +30,12 @@ type Verifier interface {
 	Verify(body []byte, signature string) (int, error)
 }
 
-// Validator checks a payload against the session schema.
+// Validator checks a payload against the session schema: parsed once by
+// storylane.Decode for every reader, or, when it would not parse, as bytes
+// for the reason.
 type Validator interface {
 	Validate(raw []byte) error
+	ValidateParsed(raw []byte, doc *fastjson.Value) error
 }
 
 // Publisher stores a message and returns JetStream's acknowledgement.
@@ -102,6 +106,8 @@ type Server struct {
 	rejectLog *rate.Limiter
 	suppress  atomic.Int64 // rejection log lines not written since the last one
 	handler   http.Handler
+	parsers   fastjson.ParserPool
+	events    *cloudevent.Encoder
 }
 
 // Rejections (bad signatures, rate limits, shed load) are logged at most
@@ -131,7 +137,8 @@ func NewServer(cfg Config, d Deps) http.Handler {
 		d.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
-		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst)}
+		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
+		events: cloudevent.NewEncoder(cfg.Origin)}
 	s.handler = s.withRequestLog(s.routes())
 	return s
 }

@@ -34,6 +34,10 @@ const (
 // reconnection or a leader election, short enough not to delay much.
 const retryAfter = "5"
 
+// firstRead is the most a body's buffer starts with, whatever its
+// Content-Length says; a longer body grows it as its bytes arrive.
+const firstRead = 64 << 10
+
 // maxReasonLen bounds the reason header of an invalid payload.
 const maxReasonLen = 1024
 
@@ -100,16 +104,15 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 
 // readBody reads the whole body within the limit, answering 413 past it.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	tooLarge := fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)
 	if r.ContentLength > s.cfg.MaxBody {
-		s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge, "")
+		s.tooLarge(w, r)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength)
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, tooLarge, "")
+		s.tooLarge(w, r)
 		return nil, false
 	case err != nil:
 		annotate(r, zap.NamedError("read", err))
@@ -118,6 +121,32 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	}
 	s.metrics.payloadBytes.Observe(float64(len(body)))
 	return body, true
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
+	s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody), "")
+}
+
+// readAll reads r to the end into a buffer sized by the request's
+// Content-Length, so a common body is read without the regrowing of
+// io.ReadAll. The size is trusted only up to firstRead: the signature is not
+// checked yet, and a client announcing a megabyte and sending nothing must
+// not pin a megabyte.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, min(max(size, 0), firstRead)+1) // +1: room to see the end
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) { // longer than announced, or not announced
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // unauthorized answers a webhook whose signature failed; nothing about the
@@ -137,23 +166,44 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error)
 
 // message validates, parses and classifies a verified body and encodes its
 // event; when the body is not a valid session it returns the reason instead.
+// The body is parsed once, for the validator and the summary alike.
 func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
-	if err := s.validator.Validate(body); err != nil {
-		return nil, err.Error()
+	session, reason := s.summary(body)
+	if reason != "" {
+		return nil, reason
 	}
-	session, err := storylane.Parse(body)
-	if err != nil {
-		return nil, err.Error()
-	}
-	e, err := cloudevent.FromSession(session, body, received, s.cfg.Origin)
-	if err != nil {
-		return nil, err.Error()
-	}
-	msg, err := cloudevent.ToMsg(s.cfg.Subjects.Session(session.Known()), e)
+	msg, err := s.events.Msg(s.cfg.Subjects.Session(session.Known), session, body, received)
 	if err != nil {
 		return nil, err.Error()
 	}
 	return msg, ""
+}
+
+// summary validates body and reads its summary, or says why it cannot.
+func (s *Server) summary(body []byte) (storylane.Summary, string) {
+	p := s.parsers.Get()
+	defer s.parsers.Put(p)
+	doc, err := storylane.Decode(p, body)
+	if err != nil {
+		// Not JSON (the validator says why), or nested deeper than
+		// fastjson goes: then the slow path reads it.
+		if verr := s.validator.Validate(body); verr != nil {
+			return storylane.Summary{}, verr.Error()
+		}
+		session, err := storylane.ParseWith(p, body)
+		if err != nil {
+			return storylane.Summary{}, err.Error()
+		}
+		return session.Summary(), ""
+	}
+	if err := s.validator.ValidateParsed(body, doc); err != nil {
+		return storylane.Summary{}, err.Error()
+	}
+	session, err := storylane.Summarize(doc)
+	if err != nil {
+		return storylane.Summary{}, err.Error()
+	}
+	return session, ""
 }
 
 // keepInvalid stores a signed but invalid payload on the invalid subject,

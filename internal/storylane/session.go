@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // ErrNotSession reports a payload that cannot be read as a session: not a
@@ -51,12 +53,66 @@ type Lead struct {
 
 // Parse reads a webhook body into a Session. It is tolerant by design:
 // unknown fields are ignored (they stay in the raw body), and only a
-// missing or empty "id" makes a payload unusable. Keys match exactly:
-// encoding/json alone would read "Lead" as "lead" and call a session known
-// that Storylane did not identify.
+// missing or empty "id" makes a payload unusable. Keys match exactly (a
+// "Lead" is not a "lead", which encoding/json would take it for), and of a
+// key given twice the last counts, as encoding/json and the schema
+// validator have it.
 func Parse(raw []byte) (Session, error) {
+	var p fastjson.Parser
+	return ParseWith(&p, raw)
+}
+
+// ParseWith is Parse with a parser the caller reuses (from a
+// fastjson.ParserPool, say).
+func ParseWith(p *fastjson.Parser, raw []byte) (Session, error) {
+	v, err := Decode(p, raw)
+	if errors.Is(err, ErrDeep) {
+		return parseDeep(raw)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("%w: %w", ErrNotSession, err)
+	}
+	return FromValue(v)
+}
+
+// FromValue reads a Session from a payload parsed by Decode, for a caller
+// that parses once for several readers.
+func FromValue(v *fastjson.Value) (Session, error) {
 	var s Session
-	if err := decodeObject(raw, s.fields()); err != nil {
+	err := eachField(v, func(key []byte, f *fastjson.Value) error {
+		var err error
+		switch string(key) {
+		case "id":
+			s.ID, err = str(f)
+		case "buyer_reveal":
+			s.BuyerReveal, err = buyerReveal(f)
+		case "lead":
+			s.Lead, err = lead(f)
+		case "name":
+			s.Name, err = str(f)
+		case "link":
+			s.Link, err = str(f)
+		case "viewed_at":
+			s.ViewedAt, err = str(f)
+		case "completion":
+			s.Completion, err = number(f)
+		case "time_spent":
+			s.TimeSpent, err = number(f)
+		case "checklist_completed":
+			s.ChecklistCompleted, err = boolean(f)
+		case "cta_opened":
+			s.CTAOpened, err = str(f)
+		case "analytics_url":
+			s.AnalyticsURL, err = str(f)
+		case "utm_params":
+			s.UTMParams, err = stringMap(f)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", string(key), err)
+		}
+		return nil
+	})
+	if err != nil {
 		return Session{}, fmt.Errorf("%w: %w", ErrNotSession, err)
 	}
 	if s.ID == "" {
@@ -65,52 +121,144 @@ func Parse(raw []byte) (Session, error) {
 	return s, nil
 }
 
-func (s *Session) fields() map[string]any {
-	return map[string]any{
-		"id": &s.ID, "buyer_reveal": &s.BuyerReveal, "lead": &s.Lead, "name": &s.Name,
-		"link": &s.Link, "viewed_at": &s.ViewedAt, "completion": &s.Completion,
-		"time_spent": &s.TimeSpent, "checklist_completed": &s.ChecklistCompleted,
-		"cta_opened": &s.CTAOpened, "analytics_url": &s.AnalyticsURL, "utm_params": &s.UTMParams,
+func buyerReveal(v *fastjson.Value) (*BuyerReveal, error) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, nil
 	}
-}
-
-// UnmarshalJSON matches keys exactly, as Parse does.
-func (b *BuyerReveal) UnmarshalJSON(raw []byte) error {
-	return decodeObject(raw, map[string]any{
-		"company_name": &b.CompanyName, "company_domain": &b.CompanyDomain,
-		"company_annual_revenue_range": &b.CompanyAnnualRevenueRange,
-		"company_employee_range":       &b.CompanyEmployeeRange,
+	b := &BuyerReveal{}
+	err := eachField(v, func(key []byte, f *fastjson.Value) error {
+		var err error
+		switch string(key) {
+		case "company_name":
+			b.CompanyName, err = str(f)
+		case "company_domain":
+			b.CompanyDomain, err = str(f)
+		case "company_annual_revenue_range":
+			b.CompanyAnnualRevenueRange, err = str(f)
+		case "company_employee_range":
+			b.CompanyEmployeeRange, err = str(f)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", string(key), err)
+		}
+		return nil
 	})
+	return b, err
 }
 
-// UnmarshalJSON matches keys exactly, as Parse does.
-func (l *Lead) UnmarshalJSON(raw []byte) error {
-	return decodeObject(raw, map[string]any{
-		"id": &l.ID, "client_source": &l.ClientSource, "client_tracking_id": &l.ClientTrackingID,
-		"email": &l.Email, "first_name": &l.FirstName, "last_name": &l.LastName,
-	})
-}
-
-// decodeObject reads a JSON object and decodes the value of each key named
-// in fields into its destination; other keys are ignored.
-func decodeObject(raw []byte, fields map[string]any) error {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return err
+func lead(v *fastjson.Value) (*Lead, error) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, nil
 	}
-	if obj == nil {
+	l := &Lead{}
+	err := eachField(v, func(key []byte, f *fastjson.Value) error {
+		var err error
+		switch string(key) {
+		case "id":
+			l.ID, err = str(f)
+		case "client_source":
+			l.ClientSource, err = str(f)
+		case "client_tracking_id":
+			l.ClientTrackingID = nil
+			if f.Type() != fastjson.TypeNull {
+				var s string
+				s, err = str(f)
+				l.ClientTrackingID = &s
+			}
+		case "email":
+			l.Email, err = str(f)
+		case "first_name":
+			l.FirstName, err = str(f)
+		case "last_name":
+			l.LastName, err = str(f)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", string(key), err)
+		}
+		return nil
+	})
+	return l, err
+}
+
+// eachField calls fn for each key of the object v, in order: of a key
+// given twice the last occurrence is the one kept, as with encoding/json,
+// and an error counts only when no later occurrence of its key mends it.
+func eachField(v *fastjson.Value, fn func(key []byte, f *fastjson.Value) error) error {
+	o, err := v.Object()
+	if err != nil {
 		return errors.New("not an object")
 	}
-	for key, dst := range fields {
-		v, ok := obj[key]
-		if !ok {
-			continue
+	var failed map[string]error // rare, so made only when needed
+	var order []string
+	o.Visit(func(k []byte, f *fastjson.Value) {
+		err := fn(k, f)
+		switch {
+		case err != nil:
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			order = append(order, string(k))
+			failed[string(k)] = err
+		case failed != nil:
+			delete(failed, string(k))
 		}
-		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("%s: %w", key, err)
+	})
+	for _, k := range order {
+		if err, ok := failed[k]; ok {
+			return err
 		}
 	}
 	return nil
+}
+
+// str reads a string; null reads as "".
+func str(v *fastjson.Value) (string, error) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return "", nil
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return string(b), nil
+	}
+	return "", fmt.Errorf("want a string, got %s", v.Type())
+}
+
+// number reads a number as written; null reads as "".
+func number(v *fastjson.Value) (json.Number, error) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return "", nil
+	case fastjson.TypeNumber:
+		return json.Number(v.MarshalTo(nil)), nil
+	}
+	return "", fmt.Errorf("want a number, got %s", v.Type())
+}
+
+func boolean(v *fastjson.Value) (bool, error) {
+	switch v.Type() {
+	case fastjson.TypeNull, fastjson.TypeFalse:
+		return false, nil
+	case fastjson.TypeTrue:
+		return true, nil
+	}
+	return false, fmt.Errorf("want a boolean, got %s", v.Type())
+}
+
+// stringMap reads an object of strings (or nulls, read as "").
+func stringMap(v *fastjson.Value) (map[string]string, error) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, nil
+	}
+	m := map[string]string{}
+	err := eachField(v, func(key []byte, f *fastjson.Value) error {
+		s, err := str(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", string(key), err)
+		}
+		m[string(key)] = s
+		return nil
+	})
+	return m, err
 }
 
 // Known reports whether Storylane identified the lead or the visitor's
@@ -119,15 +267,6 @@ func (s Session) Known() bool {
 	return s.Lead != nil || s.BuyerReveal != nil
 }
 
-// ViewedTime is viewed_at as a time, and false when it is absent or not
-// an RFC 3339 timestamp.
-func (s Session) ViewedTime() (time.Time, bool) {
-	if s.ViewedAt == "" {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, s.ViewedAt)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t, true
-}
+// ViewedTime is viewed_at as a time, and false when it is absent, not an
+// RFC 3339 timestamp, or the zero time.
+func (s Session) ViewedTime() (time.Time, bool) { return s.Summary().ViewedTime() }

@@ -1,9 +1,12 @@
 package storylane_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
@@ -103,6 +106,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(example(f, "unknown.json"))
 	f.Add([]byte(`{"id":"x","lead":null}`))
 	f.Add([]byte(`{"id":""}`))
+	f.Add([]byte(`{"id":"\ud800\u0041\ud83d\ude00","Lead":{},"lead":null}`))
+	f.Add([]byte("{\"id\":\"a\xffb\\\\ud800\"}"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s, err := storylane.Parse(raw)
 		if err != nil {
@@ -114,7 +119,53 @@ func FuzzParse(f *testing.F) {
 		if s.ID == "" {
 			t.Fatalf("Parse(%q) accepted a session without an id", raw)
 		}
-		_ = s.Known()
+		// encoding/json, which the schema validator uses, reads the same.
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("Parse(%q) accepted what encoding/json refuses: %v", raw, err)
+		}
+		var id string
+		if err := json.Unmarshal(m["id"], &id); err != nil || id != s.ID {
+			t.Fatalf("Parse(%q).ID = %q, encoding/json reads %q, %v", raw, s.ID, id, err)
+		}
+		var p fastjson.Parser
+		v, _ := storylane.Decode(&p, raw)
+		if sum, err := storylane.Summarize(v); err != nil || sum != s.Summary() {
+			t.Fatalf("Summarize(%q) = %+v, %v, want %+v as Parse reads it", raw, sum, err, s.Summary())
+		}
+		set := func(k string) bool { v, ok := m[k]; return ok && string(v) != "null" }
+		if known := set("lead") || set("buyer_reveal"); s.Known() != known {
+			t.Fatalf("Parse(%q).Known() = %t, want %t", raw, s.Known(), known)
+		}
 		_, _ = s.ViewedTime()
 	})
+}
+
+func TestSummarize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		want storylane.Summary
+		ok   bool
+	}{
+		{`{"id":"s","viewed_at":"2024-05-17T10:58:05Z","lead":{"email":"a@example.com"}}`, storylane.Summary{ID: "s", Known: true, ViewedAt: "2024-05-17T10:58:05Z"}, true},
+		{`{"id":"s","lead":null,"buyer_reveal":{}}`, storylane.Summary{ID: "s", Known: true}, true},
+		{`{"id":"s","lead":{},"lead":null}`, storylane.Summary{ID: "s"}, true},
+		{`{"id":5,"id":"s","completion":"not checked here"}`, storylane.Summary{ID: "s"}, true},
+		{`{"id":"s","lead":"x"}`, storylane.Summary{}, false},
+		{`{"id":"s","id":5}`, storylane.Summary{}, false},
+		{`{"lead":{}}`, storylane.Summary{}, false},
+		{`[]`, storylane.Summary{}, false},
+	}
+	for _, tt := range tests {
+		var p fastjson.Parser
+		v, err := storylane.Decode(&p, []byte(tt.raw))
+		if err != nil {
+			t.Fatalf("Decode(%s) = %v, want a value", tt.raw, err)
+		}
+		got, err := storylane.Summarize(v)
+		if got != tt.want || (err == nil) != tt.ok || (err != nil && !errors.Is(err, storylane.ErrNotSession)) {
+			t.Errorf("Summarize(%s) = %+v, %v, want %+v, ok %t", tt.raw, got, err, tt.want, tt.ok)
+		}
+	}
 }

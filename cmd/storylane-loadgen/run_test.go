@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/ingresstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/loadgen"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const secret = "loadgen-test-secret"
+
+// startBridge runs the bridge's handler on loopback over a real JetStream
+// server; it returns the webhook URL, the server and the stream's reader.
+func startBridge(t *testing.T) (string, *natstest.Server, jetstream.JetStream) {
+	t.Helper()
+	b := ingresstest.Start(t, secret)
+	return b.URL, b.NATS, b.JS
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// Both targets, one command: every request is stored, the bridge's events
+// and the direct ones alike, and the results come as a table and JSON.
+func TestLoadBridgeAndDirect(t *testing.T) {
+	t.Parallel()
+	url, srv, js := startBridge(t)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"--url", url, "--direct", "--nats-url", srv.URL(), "--requests", "120", "--concurrency", "6",
+		"--duration", "1m", "--pid", strconv.Itoa(os.Getpid()), "--json", "-"}, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
+	if err != nil {
+		t.Fatalf("run = %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "bridge / direct JetStream throughput:") || !strings.Contains(text, "req/s") {
+		t.Errorf("run printed %q, want the table and the ratio", text)
+	}
+	var results []loadgen.Result
+	if err := json.Unmarshal([]byte(text[strings.Index(text, "\n["):]), &results); err != nil {
+		t.Fatalf("JSON results: %v\n%s", err, text)
+	}
+	if len(results) != 2 {
+		t.Fatalf("got %d results, want 2", len(results))
+	}
+	for _, r := range results {
+		if r.Requests != 120 || r.Errors != 0 || r.Throughput <= 0 || r.LatencyMs["p99"] <= 0 {
+			t.Errorf("result %s = %d requests, %d errors, %.0f/s, p99 %.2f ms; want 120 stored", r.Target, r.Requests, r.Errors, r.Throughput, r.LatencyMs["p99"])
+		}
+	}
+	if results[0].CPUMicrosPer <= 0 || results[0].PeakRSSMiB <= 0 || results[0].GeneratorCPUMicrosPer <= 0 {
+		t.Errorf("--pid measured cpu %.1f µs/req, peak %.1f MiB, generator %.1f µs/req; want all positive",
+			results[0].CPUMicrosPer, results[0].PeakRSSMiB, results[0].GeneratorCPUMicrosPer)
+	}
+	msgs := natstest.Messages(t, js, broker.DefaultStream)
+	ids := map[string]bool{}
+	for _, m := range msgs {
+		if _, err := cloudevent.FromMsg(&natsgo.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}); err != nil {
+			t.Fatalf("stored message %d is no event: %v", m.Sequence, err)
+		}
+		ids[m.Header.Get(jetstream.MsgIDHeader)] = true
+	}
+	if len(msgs) != 240 || len(ids) != 240 {
+		t.Errorf("stream holds %d messages, %d distinct; want 240 events, each new", len(msgs), len(ids))
+	}
+}
+
+func TestOpenLoop(t *testing.T) {
+	t.Parallel()
+	url, _, js := startBridge(t)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"--url", url, "--mode", "open", "--rate", "100", "--duration", "1s", "--concurrency", "8", "--json", "-"},
+		env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(natstest.Messages(t, js, broker.DefaultStream))
+	if n < 50 || n > 101 {
+		t.Errorf("open loop at 100/s for 1s stored %d events, want about 100", n)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--mode", "sideways"}, {"--concurrency", "0"}, {"--known-ratio", "2"}, {"--url", ""}, {"--payload-bytes", "10"},
+	} {
+		err := run(context.Background(), args, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s"}), &bytes.Buffer{})
+		if !errors.Is(err, cli.ErrUsage) {
+			t.Errorf("run(%v) = %v, want a usage error", args, err)
+		}
+	}
+	err := run(context.Background(), []string{"--url", "http://127.0.0.1:1/x", "--requests", "1"}, env(nil), &bytes.Buffer{})
+	if !errors.Is(err, cli.ErrUsage) {
+		t.Errorf("run without a secret = %v, want a usage error", err)
+	}
+}
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInReadme(t, run)
+}

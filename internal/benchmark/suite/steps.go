@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/loadgen"
+)
+
+const runFor = "8s"
+
+// throughput measures, on a fresh nats-server each: JetStream's own bound,
+// the bare bridge, and storylane-bridge, at 32 and 64 clients.
+func (s *suite) throughput(ctx context.Context) error {
+	for _, conc := range []string{"32", "64"} {
+		// JetStream alone.
+		srv, url, err := s.natsServer()
+		if err != nil {
+			return err
+		}
+		bare, err := s.start("barebridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret}, "-nats", url)
+		if err != nil {
+			return err
+		}
+		line, err := bare.wait("listening")
+		if err != nil {
+			return err
+		}
+		rs, err := s.load(ctx, "--url", "", "--direct", "--nats-url", url, "--concurrency", conc, "--duration", runFor)
+		if err != nil {
+			return err
+		}
+		s.results["direct-"+conc] = rs[0]
+		rs, err = s.load(ctx, "--url", "http://"+strings.TrimPrefix(line, "listening ")+"/webhooks/storylane", "--label", "bare bridge",
+			"--concurrency", conc, "--duration", runFor, "--pid", strconv.Itoa(bare.cmd.Process.Pid))
+		if err != nil {
+			return err
+		}
+		s.results["bare-"+conc] = rs[0]
+		bare.stop()
+		srv.stop()
+
+		srv, url, err = s.natsServer()
+		if err != nil {
+			return err
+		}
+		bridge, addr, err := s.bridge("--nats-url", url)
+		if err != nil {
+			return err
+		}
+		rs, err = s.load(ctx, "--url", "http://"+addr+"/webhooks/storylane", "--label", "storylane-bridge",
+			"--concurrency", conc, "--duration", runFor, "--pid", strconv.Itoa(bridge.cmd.Process.Pid))
+		if err != nil {
+			return err
+		}
+		s.results["bridge-"+conc] = rs[0]
+		bridge.stop()
+		srv.stop()
+	}
+	return nil
+}
+
+// bridge starts storylane-bridge, every feature on and logging at info. The
+// load comes from one address, so the per-client bound is raised to the
+// global one (its default, 32, would shed half of 64 clients); the global
+// bound, the connection bounds and everything else keep their defaults.
+func (s *suite) bridge(args ...string) (*proc, string, error) {
+	p, err := s.start("storylane-bridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + s.root + "/data-" + strconv.FormatInt(time.Now().UnixNano(), 36)},
+		append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--admin-listen", "127.0.0.1:0", "--max-concurrent-per-client", "256"}, args...)...)
+	if err != nil {
+		return nil, "", err
+	}
+	line, err := p.wait(`"msg":"listening"`)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, field(line, "addr"), nil
+}
+
+// openLoop measures storylane-bridge's latency at half its peak rate, and
+// the bare bridge's at the same rate for reference. At most 64 requests are
+// in flight, the bridge's default per-address connection bound: beyond it
+// the bridge would close the generator's connections, as it should.
+func (s *suite) openLoop(ctx context.Context) error {
+	peak := max(s.results["bridge-32"].Throughput, s.results["bridge-64"].Throughput)
+	rate := fmt.Sprintf("%.0f", peak/2)
+	srv, url, err := s.natsServer()
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	bridge, addr, err := s.bridge("--nats-url", url)
+	if err != nil {
+		return err
+	}
+	rs, err := s.load(ctx, "--url", "http://"+addr+"/webhooks/storylane", "--label", "storylane-bridge, half peak", "--mode", "open",
+		"--rate", rate, "--concurrency", "64", "--duration", runFor, "--pid", strconv.Itoa(bridge.cmd.Process.Pid))
+	bridge.stop()
+	if err != nil {
+		return err
+	}
+	s.results["bridge-open-half"] = rs[0]
+	bare, err := s.start("barebridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret}, "-nats", url)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	line, err := bare.wait("listening")
+	if err != nil {
+		return err
+	}
+	rs, err = s.load(ctx, "--url", "http://"+strings.TrimPrefix(line, "listening ")+"/webhooks/storylane", "--label", "bare bridge, same rate", "--mode", "open",
+		"--rate", rate, "--concurrency", "64", "--duration", runFor, "--pid", strconv.Itoa(bare.cmd.Process.Pid))
+	if err != nil {
+		return err
+	}
+	s.results["bare-open-half"] = rs[0]
+	return nil
+}
+
+// embedded measures storylane-bridge on its embedded broker.
+func (s *suite) embedded(ctx context.Context) error {
+	bridge, addr, err := s.bridge()
+	if err != nil {
+		return err
+	}
+	defer bridge.stop()
+	rs, err := s.load(ctx, "--url", "http://"+addr+"/webhooks/storylane", "--label", "storylane-bridge, embedded broker",
+		"--concurrency", "64", "--duration", runFor, "--pid", strconv.Itoa(bridge.cmd.Process.Pid))
+	if err != nil {
+		return err
+	}
+	s.results["bridge-embedded-64"] = rs[0]
+	return nil
+}
+
+// replay stores 100k events and times session-archive reading them all.
+func (s *suite) replay(ctx context.Context) error {
+	const events = 100_000
+	srv, url, err := s.natsServer()
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	bridge, _, err := s.bridge("--nats-url", url) // creates the stream
+	if err != nil {
+		return err
+	}
+	bridge.stop()
+	if _, err := s.load(ctx, "--url", "", "--direct", "--nats-url", url, "--concurrency", "64", "--requests", strconv.Itoa(events), "--duration", "5m"); err != nil {
+		return err
+	}
+	arch, err := s.start("session-archive", []string{"NATS_URL=" + url}, "--dir", s.root+"/archive", "--admin-listen", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer arch.stop()
+	line, err := arch.wait("admin listening")
+	if err != nil {
+		return err
+	}
+	metrics := "http://" + field(line, "addr") + "/metrics"
+	start := time.Now()
+	for acked(metrics) < events {
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("session-archive archived %.0f of %d events in 5 minutes", acked(metrics), events)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	s.extra["replay"] = fmt.Sprintf("session-archive replayed %d events in %.2f s: %.0f events/s", events, took.Seconds(), events/took.Seconds())
+	return nil
+}
+
+// acked reads session-archive's acknowledged events from its metrics.
+func acked(url string) float64 {
+	res, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, `storylane_consumer_events_total{consumer="session-archive",outcome="acked"}`) {
+			f, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// leadSync shows lead-sync's throughput bound by its target: a target that
+// takes 20 ms per request, at 16 and 64 deliveries in flight.
+func (s *suite) leadSync(ctx context.Context) error {
+	var delivered atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		delivered.Add(1)
+	}))
+	defer target.Close()
+	for _, inflight := range []int{16, 64} {
+		srv, url, err := s.natsServer()
+		if err != nil {
+			return err
+		}
+		bridge, _, err := s.bridge("--nats-url", url)
+		if err != nil {
+			return err
+		}
+		bridge.stop()
+		if _, err := s.load(ctx, "--url", "", "--direct", "--nats-url", url, "--concurrency", "64", "--requests", "6000", "--known-ratio", "1", "--duration", "2m"); err != nil {
+			return err
+		}
+		delivered.Store(0)
+		sync, err := s.start("lead-sync", []string{"NATS_URL=" + url}, "--target-url", target.URL, "--max-in-flight", strconv.Itoa(inflight),
+			"--deliver", "all", "--log-level", "warn")
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		for delivered.Load() < 6000 && time.Since(start) < 2*time.Minute {
+			time.Sleep(10 * time.Millisecond)
+		}
+		took := time.Since(start)
+		sync.stop()
+		srv.stop()
+		s.extra[fmt.Sprintf("lead-sync-%d", inflight)] = fmt.Sprintf("lead-sync, %d in flight, 20 ms target: %.0f deliveries/s (bound: %d)",
+			inflight, float64(delivered.Load())/took.Seconds(), inflight*50)
+	}
+	return nil
+}
+
+func (s *suite) report(w io.Writer) {
+	keys := []string{"direct-32", "bare-32", "bridge-32", "direct-64", "bare-64", "bridge-64", "bridge-open-half", "bare-open-half", "bridge-embedded-64"}
+	var rows []loadgen.Result
+	for _, k := range keys {
+		if r, ok := s.results[k]; ok {
+			rows = append(rows, r)
+		}
+	}
+	loadgen.Table(w, rows)
+	fmt.Fprintln(w)
+	for _, c := range []string{"32", "64"} {
+		b, bare, d := s.results["bridge-"+c], s.results["bare-"+c], s.results["direct-"+c]
+		fmt.Fprintf(w, "%s clients: storylane-bridge / bare bridge throughput %s (target ≥ 1.3×); bare / JetStream %s; CPU per webhook %.0f µs vs bare %.0f µs (the generator's own: %.0f and %.0f µs); peak RSS %.1f MiB (target ≤ 32)\n",
+			c, loadgen.Ratio(b, bare), loadgen.Ratio(bare, d), b.CPUMicrosPer, bare.CPUMicrosPer, b.GeneratorCPUMicrosPer, bare.GeneratorCPUMicrosPer, b.PeakRSSMiB)
+	}
+	o, ob := s.results["bridge-open-half"], s.results["bare-open-half"]
+	fmt.Fprintf(w, "open loop at %.0f/s (half of peak): p99 %.2f ms (target ≤ 5 ms); the bare bridge at the same rate: p99 %.2f ms\n", o.Rate, o.LatencyMs["p99"], ob.LatencyMs["p99"])
+	e := s.results["bridge-embedded-64"]
+	fmt.Fprintf(w, "embedded broker, 64 clients: %.0f/s, peak RSS %.1f MiB (bridge and JetStream in one process)\n", e.Throughput, e.PeakRSSMiB)
+	for _, k := range []string{"replay", "lead-sync-16", "lead-sync-64"} {
+		fmt.Fprintln(w, s.extra[k])
+	}
+}

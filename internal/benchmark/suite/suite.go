@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/loadgen"
+)
+
+const secret = "bench-secret"
+
+// suite holds the built binaries and the results.
+type suite struct {
+	bin, root string
+	cpus      int
+	results   map[string]loadgen.Result
+	extra     map[string]string
+	procs     []*proc
+}
+
+func newSuite(ctx context.Context) (*suite, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	work, err := os.MkdirTemp("", "storylane-bench")
+	if err != nil {
+		return nil, err
+	}
+	s := &suite{bin: filepath.Join(work, "bin"), root: work, cpus: runtime.NumCPU(), results: map[string]loadgen.Result{}, extra: map[string]string{}}
+	fmt.Println("building ...")
+	for _, pkg := range []string{"./cmd/...", "./internal/benchmark/barebridge", "github.com/nats-io/nats-server/v2"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", s.bin+"/", pkg)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+		}
+	}
+	return s, nil
+}
+
+func (s *suite) close() {
+	for _, p := range s.procs {
+		p.stop()
+	}
+	os.RemoveAll(s.root)
+}
+
+// proc is a process of the suite, its output scanned for a line.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func (s *suite) start(name string, env []string, args ...string) (*proc, error) {
+	p := &proc{cmd: exec.Command(filepath.Join(s.bin, name), args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	r, w := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.Write(append(sc.Bytes(), '\n'))
+			p.mu.Unlock()
+		}
+	}()
+	go func() { p.cmd.Wait(); w.Close(); close(p.done) }()
+	s.procs = append(s.procs, p)
+	return p, nil
+}
+
+// wait returns the first output line containing text, within 30 seconds.
+func (p *proc) wait(text string) (string, error) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.mu.Lock()
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			if strings.Contains(line, text) {
+				p.mu.Unlock()
+				return line, nil
+			}
+		}
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return "", fmt.Errorf("%s: no %q in 30s:\n%s", filepath.Base(p.cmd.Path), text, p.out.String())
+}
+
+// field reads a JSON log line's string field.
+func field(line, name string) string {
+	var m map[string]any
+	json.Unmarshal([]byte(line), &m)
+	v, _ := m[name].(string)
+	return v
+}
+
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// natsServer starts a fresh local nats-server with JetStream and returns
+// its URL.
+func (s *suite) natsServer() (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	store, err := os.MkdirTemp(s.root, "js")
+	if err != nil {
+		return nil, "", err
+	}
+	conf := filepath.Join(store, "nats.conf")
+	// Room for the bridge's default 1 MiB body and its headers.
+	text := fmt.Sprintf("listen: \"127.0.0.1:%d\"\nmax_payload: 2MB\njetstream { store_dir: %q }\n", port, store)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := s.start("nats-server", nil, "-c", conf)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := p.wait("Server is ready"); err != nil {
+		return nil, "", err
+	}
+	return p, fmt.Sprintf("nats://127.0.0.1:%d", port), nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// load runs storylane-loadgen with args and returns its results.
+func (s *suite) load(ctx context.Context, args ...string) ([]loadgen.Result, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "storylane-loadgen"), append(args, "--json", "-")...)
+	cmd.Env = append(os.Environ(), "STORYLANE_WEBHOOK_SECRET="+secret)
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("storylane-loadgen %v: %w\n%s", args, err, out)
+	}
+	i := bytes.Index(out, []byte("\n["))
+	if i < 0 {
+		return nil, fmt.Errorf("storylane-loadgen printed no results:\n%s", out)
+	}
+	var rs []loadgen.Result
+	return rs, json.Unmarshal(out[i+1:], &rs)
+}

@@ -1,0 +1,79 @@
+package cloudevent_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+)
+
+// sdkMsg is the message the CloudEvents SDK path builds, the reference the
+// Encoder must match.
+func sdkMsg(t testing.TB, subject string, s storylane.Session, raw []byte, received time.Time, o cloudevent.Origin) *nats.Msg {
+	t.Helper()
+	e, err := cloudevent.FromSession(s, raw, received, o)
+	if err != nil {
+		t.Fatalf("FromSession(%q) = %v", raw, err)
+	}
+	msg, err := cloudevent.ToMsg(subject, e)
+	if err != nil {
+		t.Fatalf("ToMsg(%q) = %v", raw, err)
+	}
+	return msg
+}
+
+// checkSameMsg fails unless the Encoder writes what the SDK path writes.
+func checkSameMsg(t testing.TB, enc *cloudevent.Encoder, o cloudevent.Origin, raw []byte, received time.Time) {
+	t.Helper()
+	s, err := storylane.Parse(raw)
+	if err != nil {
+		return
+	}
+	want := sdkMsg(t, "storylane.session.x", s, raw, received, o)
+	got, err := enc.Msg("storylane.session.x", s.Summary(), raw, received)
+	if err != nil || got.Subject != want.Subject || string(got.Data) != string(want.Data) || !reflect.DeepEqual(got.Header, want.Header) {
+		t.Fatalf("Encoder.Msg(%q) = %v, %v, %v; want %v, %v", raw, got.Header, got.Subject, err, want.Header, want.Subject)
+	}
+}
+
+func TestEncoderMatchesSDK(t *testing.T) {
+	t.Parallel()
+	received := time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("X", 3600))
+	origins := []cloudevent.Origin{origin, {Source: "urn:storylane:acme"}, {Source: "HTTPS://Example.COM/a%20b?x=1#f", DataSchema: "https://example.com/s.json"}}
+	bodies := []string{
+		string(example(t, "known")), string(example(t, "unknown")),
+		`{"id":"  padded\t"}`, `{"id":"a b%\"é\u0000"}`, `{"id":"x","viewed_at":"2024-05-17T10:58:05.337+02:00"}`,
+		`{"id":"x","viewed_at":"not a time"}`, `{"id":"x","viewed_at":"0001-01-01T00:00:00Z"}`, `{"id":"x","viewed_at":"0001-01-01T01:00:00+01:00"}`, `{"id":"x","buyer_reveal":{}}`, `{"id":"x","lead":null,"buyer_reveal":null}`,
+	}
+	for _, o := range origins {
+		enc := cloudevent.NewEncoder(o)
+		for _, b := range bodies {
+			checkSameMsg(t, enc, o, []byte(b), received)
+		}
+	}
+}
+
+func TestEncoderRefusesBadOrigin(t *testing.T) {
+	t.Parallel()
+	enc := cloudevent.NewEncoder(cloudevent.Origin{Source: ""})
+	if msg, err := enc.Msg("s", storylane.Summary{ID: "x"}, []byte(`{"id":"x"}`), time.Now()); err == nil {
+		t.Errorf("Encoder.Msg with an empty source = %v, nil, want an error", msg)
+	}
+}
+
+func BenchmarkEncoderMsg(b *testing.B) {
+	raw := example(b, "known")
+	s := session(b, raw).Summary()
+	enc := cloudevent.NewEncoder(origin)
+	received := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := enc.Msg("storylane.session.known", s, raw, received); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
+)
+
+// HTTP posts signed webhooks to a bridge.
+type HTTP struct {
+	url    string
+	secret []byte
+	client *http.Client
+}
+
+// NewHTTP returns a target at url, signing with secret, keeping up to
+// conns connections open.
+func NewHTTP(url, secret string, conns int) *HTTP {
+	return &HTTP{url: url, secret: []byte(secret), client: &http.Client{Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute, DisableCompression: true,
+	}}}
+}
+
+// Send implements Target.
+func (h *HTTP) Send(ctx context.Context, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(storylane.SignatureHeader, storylane.Sign(body, h.secret))
+	res, err := h.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// Close releases the connections.
+func (h *HTTP) Close() { h.client.CloseIdleConnections() }
+
+// Direct publishes the events the bridge would make straight to
+// JetStream and waits for each acknowledgement: the broker's own bound for
+// the same work.
+type Direct struct {
+	pub      *broker.Publisher
+	subjects broker.Subjects
+	events   *cloudevent.Encoder
+}
+
+// NewDirect returns a target publishing to stream through js.
+func NewDirect(js jetstream.JetStream, stream string, subjects broker.Subjects) *Direct {
+	return &Direct{pub: broker.NewPublisher(js, stream), subjects: subjects,
+		events: cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})}
+}
+
+// Send implements Target.
+func (d *Direct) Send(ctx context.Context, body []byte) (int, error) {
+	s, err := storylane.Parse(body)
+	if err != nil {
+		return 0, err
+	}
+	msg, err := d.events.Msg(d.subjects.Session(s.Known()), s.Summary(), body, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if _, err := d.pub.Publish(ctx, msg); err != nil {
+		return 0, fmt.Errorf("direct publish: %w", err)
+	}
+	return http.StatusOK, nil
+}
