@@ -31,7 +31,7 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var c config
 	f := cli.NewFlagSet("session-archive", synopsis, stdout)
-	f.Consumer(&c.consumer, "session-archive", 256, "all")
+	f.Consumer(&c.consumer, "session-archive", 1024, "all")
 	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
 	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "start the durable over from the stream's first event")
 	if err := f.Parse(args, getenv); err != nil {
@@ -85,12 +85,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case <-ctx.Done():
 		}
 	}()
+	// The archive copies events: each line is rendered from the message as
+	// stored, without decoding the event and the session first.
+	var liner cloudevent.Liner
 	handler := func(ctx context.Context, e consume.Event) error {
-		line, err := cloudevent.JSONLine(e.CloudEvent)
+		line, err := liner.Line(e.Subject, e.Header, e.Data)
 		if err != nil {
 			return consume.Permanent(err)
 		}
-		return arc.Append(ctx, archive.Day(e.CloudEvent.Time()), e.CloudEvent.ID(), line)
+		return arc.Append(ctx, archive.Day(line.Time), line.ID, line.JSON)
 	}
 	var prepare func(context.Context, jetstream.JetStream) error
 	if cfg.replay {
@@ -100,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
-	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare); err != nil {
+	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {
 		return err
 	}
 	select {

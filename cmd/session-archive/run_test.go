@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,7 +19,10 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -139,6 +144,38 @@ func TestArchivesEverySessionOnce(t *testing.T) {
 	ids = append(ids, f.publish(t, 60, 10)...)
 	eventually(t, "70 events archived", func() bool { return len(f.archived(t)) == 70 })
 	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+func TestDeadLettersDataThatIsNotJSON(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	raw := []byte(`{"id":"broken","lead":`)
+	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
+		Msg(f.stream.Subjects.Session(true), storylane.Summary{ID: "broken", Known: true}, raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.PublishMsg(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.publish(t, 0, 3)
+	f.start(t)
+	deadLetters := func() []*jetstream.RawStreamMsg {
+		var out []*jetstream.RawStreamMsg
+		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+			if m.Subject == f.stream.Subjects.DeadLetter("session-archive") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	eventually(t, "3 events archived and 1 dead-lettered", func() bool {
+		return len(f.archived(t)) == 3 && len(deadLetters()) == 1
+	})
+	checkExactlyOnce(t, f.archived(t), ids)
+	if dl := deadLetters()[0]; !bytes.Equal(dl.Data, raw) {
+		t.Errorf("dead letter holds %q, want %q", dl.Data, raw)
+	}
 }
 
 func TestReplayRebuildsTheArchive(t *testing.T) {

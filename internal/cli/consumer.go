@@ -75,7 +75,7 @@ func (c *ConsumerFlags) Validate() error {
 // with Redrive it re-drives the dead letters once and returns. prepare, when
 // not nil, runs against the stream first (a replay resets the consumer).
 func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, logger *zap.Logger, tp trace.TracerProvider,
-	prepare func(context.Context, jetstream.JetStream) error) error {
+	prepare func(context.Context, jetstream.JetStream) error, opts ...consume.Option) error {
 	nc, err := broker.Connect(c.NATS, logger)
 	if err != nil {
 		return err
@@ -123,7 +123,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		if c.Redrive {
 			open = consume.Redrive
 		}
-		cons, err = open(ctx, js, c.Consumer, handler, logger, consume.WithMetrics(metrics), consume.WithTracer(tp.Tracer("storylane-bridge/consume")))
+		cons, err = open(ctx, js, c.Consumer, handler, logger, append([]consume.Option{consume.WithMetrics(metrics), consume.WithTracer(tp.Tracer("storylane-bridge/consume"))}, opts...)...)
 		return err
 	})
 	if err != nil {

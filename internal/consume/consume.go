@@ -32,6 +32,20 @@ type Event struct {
 	StreamSeq uint64
 	// Subject is the subject the message was stored on.
 	Subject string
+	// Header and Data are the message as stored: binary-mode CloudEvent
+	// headers and the webhook's body.
+	Header nats.Header
+	Data   []byte
+}
+
+// ID is the event's id: the CloudEvent's, or for an event handed over as
+// stored, its ce-id header's.
+func (e Event) ID() string {
+	if e.CloudEvent.Context != nil {
+		return e.CloudEvent.ID()
+	}
+	id, _ := cloudevent.DecodeValue(e.Header.Get(cloudevent.HeaderPrefix + "id"))
+	return id
 }
 
 // Handler processes one event. It returns nil when done, an error wrapping
@@ -74,6 +88,12 @@ func Decode(msg jetstream.Msg) (Event, error) {
 	return decodeMsg(&p, msg, meta)
 }
 
+// stored is the Event of msg as stored, undecoded (AsStored).
+func stored(msg jetstream.Msg, meta *jetstream.MsgMetadata) Event {
+	return Event{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(),
+		Attempt: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
+}
+
 // decodeMsg is Decode with the metadata read and a parser at hand.
 func decodeMsg(p *fastjson.Parser, msg jetstream.Msg, meta *jetstream.MsgMetadata) (Event, error) {
 	e, err := decode(p, msg.Subject(), msg.Headers(), msg.Data())
@@ -93,7 +113,7 @@ func decode(p *fastjson.Parser, subject string, h nats.Header, data []byte) (Eve
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s: %w", ce.ID(), err)
 	}
-	return Event{CloudEvent: ce, Session: s, Subject: subject}, nil
+	return Event{CloudEvent: ce, Session: s, Subject: subject, Header: h, Data: data}, nil
 }
 
 // DecodeRaw decodes a message read directly from the stream, outside a

@@ -1,15 +1,18 @@
 package consume_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -350,3 +353,65 @@ func checkDeadLetter(t *testing.T, dl *jetstream.RawStreamMsg, id, attempts, rea
 }
 
 func zapNop() *zap.Logger { return zap.NewNop() }
+
+func TestAsStoredHandsOverTheMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mu sync.Mutex
+	got := map[string]consume.Event{}
+	c, err := consume.New(context.Background(), e.js, e.config("as-stored"), func(_ context.Context, ev consume.Event) error {
+		if ev.CloudEvent.Context != nil || ev.Session.ID != "" {
+			return consume.Permanent(errors.New("decoded an event handed over as stored"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got[ev.ID()] = ev
+		return nil
+	}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), consume.AsStored())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ids := e.publish(t, 10)
+	stored := map[string]*jetstream.RawStreamMsg{}
+	for _, m := range natstest.Messages(t, e.js, e.stream.Name) {
+		stored[m.Header.Get("Nats-Msg-Id")] = m
+	}
+	eventually(t, "all 10 handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 10
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		ev, m := got[id], stored[id]
+		if m == nil || !bytes.Equal(ev.Data, m.Data) || ev.Subject != m.Subject || ev.StreamSeq != m.Sequence ||
+			ev.Attempt != 1 || !reflect.DeepEqual(ev.Header, m.Header) {
+			t.Errorf("event %s handed over as %+v, want the stored message %+v", id, ev, m)
+		}
+	}
+	if n := len(deadLetters(t, e, "as-stored")); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+func TestEventID(t *testing.T) {
+	t.Parallel()
+	ce := event.New()
+	ce.SetID("decoded")
+	cases := []struct {
+		name string
+		e    consume.Event
+		want string
+	}{
+		{"decoded", consume.Event{CloudEvent: ce, Header: nats.Header{"ce-id": {"header"}}}, "decoded"},
+		{"as stored", consume.Event{Header: nats.Header{"ce-id": {"a%20b"}}}, "a b"},
+		{"no id", consume.Event{Header: nats.Header{}}, ""},
+	}
+	for _, c := range cases {
+		if got := c.e.ID(); got != c.want {
+			t.Errorf("Event{%s}.ID() = %q, want %q", c.name, got, c.want)
+		}
+	}
+}

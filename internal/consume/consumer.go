@@ -38,6 +38,7 @@ type Consumer struct {
 	mu       sync.Mutex
 	pastStop map[uint64]bool
 	parsers  fastjson.ParserPool
+	asStored bool // hand over messages undecoded (AsStored)
 }
 
 // New creates or updates the durable consumer cfg describes and returns a
@@ -94,11 +95,14 @@ func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
 // nil. Handlers run with a context that shutdown does not cancel.
 func (c *Consumer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, c.cfg.MaxInFlight)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	handlerCtx := context.WithoutCancel(ctx)
+	d := &dispatcher{work: make(chan jetstream.Msg), max: c.cfg.MaxInFlight, run: func(msg jetstream.Msg) {
+		c.process(handlerCtx, msg)
+		release(slots, 1)
+	}}
+	defer d.close()
 	fetchFailing := false
-	for ctx.Err() == nil && !c.caughtUp(ctx, &wg) {
+	for ctx.Err() == nil && !c.caughtUp(ctx, &d.inFlight) {
 		n := c.acquire(ctx, slots)
 		if n == 0 {
 			break
@@ -112,12 +116,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		got := 0
 		for msg := range batch.Messages() {
 			got++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer release(slots, 1)
-				c.process(handlerCtx, msg)
-			}()
+			d.dispatch(msg)
 		}
 		release(slots, n-got)
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -130,6 +129,48 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// dispatcher hands messages to workers, started as they are needed, at
+// most max: each lives as long as Run, so it grows its stack once, not once
+// per message. Each message dispatched holds a slot, so when max workers
+// run one is free or about to be.
+type dispatcher struct {
+	work     chan jetstream.Msg
+	max      int
+	started  int
+	run      func(jetstream.Msg)
+	inFlight sync.WaitGroup // messages dispatched and not yet settled
+	workers  sync.WaitGroup
+}
+
+func (d *dispatcher) dispatch(msg jetstream.Msg) {
+	d.inFlight.Add(1)
+	select {
+	case d.work <- msg:
+		return
+	default:
+	}
+	if d.started == d.max {
+		d.work <- msg
+		return
+	}
+	d.started++
+	d.workers.Add(1)
+	go func() {
+		defer d.workers.Done()
+		for ; msg != nil; msg = <-d.work {
+			d.run(msg)
+			d.inFlight.Done()
+		}
+	}()
+}
+
+// close waits for the messages in flight, then stops the workers.
+func (d *dispatcher) close() {
+	d.inFlight.Wait()
+	close(d.work)
+	d.workers.Wait()
 }
 
 // acquire waits for one free slot, then takes every other free one, and

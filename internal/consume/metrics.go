@@ -52,6 +52,15 @@ func WithTracer(t trace.Tracer) Option {
 	return func(c *Consumer) { c.tracer = t }
 }
 
+// AsStored hands the handler each message as stored, in Event.Header and
+// Event.Data, and leaves Event.CloudEvent and Event.Session empty: for a
+// handler that copies events rather than reads them (the archive), the
+// decoding is most of the cost of an event. The handler then decides what
+// an undecodable message is, by returning an error wrapping ErrPermanent.
+func AsStored() Option {
+	return func(c *Consumer) { c.asStored = true }
+}
+
 func (c *Consumer) count(outcome string) {
 	if c.metrics != nil {
 		c.metrics.events.WithLabelValues(c.cfg.Durable, outcome).Inc()

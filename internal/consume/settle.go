@@ -49,11 +49,14 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	ctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers()), "process "+c.cfg.Durable, trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	var e Event
-	if err == nil {
+	switch {
+	case err == nil && c.asStored:
+		e = stored(msg, meta)
+	case err == nil:
 		p := c.parsers.Get()
 		e, err = decodeMsg(p, msg, meta)
 		c.parsers.Put(p)
-	} else {
+	default:
 		err = fmt.Errorf("message metadata: %w", err)
 	}
 	if err != nil {
@@ -61,7 +64,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		c.deadLetter(ctx, msg, 0, Permanent(err))
 		return
 	}
-	span.SetAttributes(tracing.EventID(e.CloudEvent.ID()), attribute.Int64("messaging.delivery.attempt", int64(e.Attempt)))
+	span.SetAttributes(tracing.EventID(e.ID()), attribute.Int64("messaging.delivery.attempt", int64(e.Attempt)))
 	if e.Attempt > uint64(c.cfg.MaxDeliver) {
 		// Delivered again after its last attempt: the process handling
 		// that attempt stopped before settling it.
@@ -77,7 +80,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	took := time.Since(start)
 	// Built only for a line that is written: most events log nothing.
 	log := func() *zap.Logger {
-		return c.logger.With(zap.String("event_id", e.CloudEvent.ID()), zap.Uint64("seq", e.StreamSeq),
+		return c.logger.With(zap.String("event_id", e.ID()), zap.Uint64("seq", e.StreamSeq),
 			zap.Uint64("attempt", e.Attempt), zap.Duration("took", took))
 	}
 	switch {

@@ -1,0 +1,276 @@
+package cloudevent
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/nats-io/nats.go"
+	"github.com/valyala/fastjson"
+)
+
+// ErrNotJSON reports event data that cannot go on a JSON line as it is.
+var ErrNotJSON = errors.New("event data is not JSON")
+
+// Line is a stored event in the structured JSON event format on one line,
+// with what an archive files it by.
+type Line struct {
+	JSON []byte
+	ID   string
+	Time time.Time // zero when the event has none
+}
+
+// Liner renders binary-mode messages as JSON lines. The messages the bridge
+// writes are rendered straight from their headers, which costs a fraction
+// of decoding each into an SDK event first; anything else (percent-encoded
+// values, other attributes or extensions, another content type) takes
+// that SDK path. Either way the line is JSONLine(FromMsg(msg)), byte for
+// byte; tests and FuzzLine hold the two to that. A Liner is safe for
+// concurrent use.
+type Liner struct {
+	mu sync.Mutex
+	// uris remembers which source and dataschema values the SDK writes
+	// back as they came: a stream holds few, and parsing one costs more
+	// than the rest of the line.
+	uris map[string]bool
+}
+
+// maxURIs bounds the values a Liner remembers.
+const maxURIs = 64
+
+// Line renders the message stored on subject with headers h and data.
+func (l *Liner) Line(subject string, h nats.Header, data []byte) (Line, error) {
+	if line, ok := l.fast(h, data); ok {
+		return line, nil
+	}
+	e, err := FromMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
+	if err != nil {
+		return Line{}, err
+	}
+	b, err := JSONLine(e)
+	if err != nil {
+		return Line{}, err
+	}
+	if !json.Valid(b) {
+		return Line{}, fmt.Errorf("event %s: %w", e.ID(), ErrNotJSON)
+	}
+	return Line{JSON: b, ID: e.ID(), Time: e.Time()}, nil
+}
+
+// attrs are the header values of the attributes the bridge writes, in the
+// order the SDK's JSON format writes them.
+type attrs struct {
+	specVersion, id, source, typ, subject, dataContentType, dataSchema, time string
+	traceParent, traceState                                                  string
+}
+
+// fast renders what the bridge writes, or says it cannot.
+func (l *Liner) fast(h nats.Header, data []byte) (Line, bool) {
+	a, ok := readAttrs(h)
+	if !ok || a.specVersion != event.CloudEventsVersionV1 || a.id == "" || a.typ == "" ||
+		a.dataContentType != event.ApplicationJSON || a.time == "" || len(data) == 0 {
+		return Line{}, false
+	}
+	t, err := types.ParseTime(a.time)
+	if err != nil || !l.sameURI(a.source, true) || (a.dataSchema != "" && !l.sameURI(a.dataSchema, false)) {
+		return Line{}, false
+	}
+	b := make([]byte, 0, len(data)+len(a.id)+len(a.source)+len(a.typ)+len(a.subject)+len(a.dataSchema)+
+		len(a.traceParent)+len(a.traceState)+192)
+	b = append(b, `{"specversion":"1.0","id":`...)
+	b = appendString(b, a.id)
+	b = appendField(b, "source", a.source)
+	b = appendField(b, "type", a.typ)
+	b = appendField(b, "subject", a.subject)
+	b = appendField(b, "datacontenttype", a.dataContentType)
+	b = appendField(b, "dataschema", a.dataSchema)
+	b = appendField(b, "time", types.FormatTime(t))
+	b = append(b, `,"data":`...)
+	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
+		buf := bytes.NewBuffer(b)
+		if json.Compact(buf, data) != nil {
+			return Line{}, false
+		}
+		b = buf.Bytes()
+	} else {
+		if !validJSON(data) {
+			return Line{}, false
+		}
+		b = append(b, data...)
+	}
+	b = appendField(b, "traceparent", a.traceParent)
+	b = appendField(b, "tracestate", a.traceState)
+	b = append(b, '}')
+	return Line{JSON: b, ID: a.id, Time: t}, true
+}
+
+// maxFastValid is the longest data validJSON leaves to fastjson: nesting
+// deeper than encoding/json allows (10000) takes more bytes than this.
+const maxFastValid = 10000
+
+// validJSON is json.Valid in about half the time. fastjson's validator
+// reads JSON as encoding/json does (FuzzValidJSON holds it to that) but
+// for two things: it lets a control character before an escape into a
+// string, and it has no limit on nesting. Data with a control character,
+// or long enough to nest that deep, is left to encoding/json.
+func validJSON(b []byte) bool {
+	if len(b) > maxFastValid || hasControl(b) {
+		return json.Valid(b)
+	}
+	return fastjson.ValidateBytes(b) == nil
+}
+
+// hasControl says whether b holds a byte below 0x20, eight at a time.
+func hasControl(b []byte) bool {
+	const ones, highs, spaces = 0x0101010101010101, 0x8080808080808080, 0x20 * 0x0101010101010101
+	for ; len(b) >= 8; b = b[8:] {
+		x := binary.LittleEndian.Uint64(b)
+		// A byte below 0x20 borrows into its high bit when 0x20 is taken
+		// away; a byte whose high bit was set already is not one.
+		if (x-spaces)&^x&highs != 0 {
+			return true
+		}
+	}
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// readAttrs reads the headers the bridge writes. It refuses any other ce-
+// header, a content-type header, more than one value, and any value that
+// the binding's decoding would change or that holds a byte outside
+// printable ASCII (which the bridge would have percent-encoded).
+func readAttrs(h nats.Header) (attrs, bool) {
+	var a attrs
+	for k, vs := range h {
+		var dst *string
+		switch k {
+		case keySpecVersion:
+			dst = &a.specVersion
+		case keyID:
+			dst = &a.id
+		case keySource:
+			dst = &a.source
+		case keyType:
+			dst = &a.typ
+		case keySubject:
+			dst = &a.subject
+		case keyTime:
+			dst = &a.time
+		case keyDataContentType:
+			dst = &a.dataContentType
+		case keyDataSchema:
+			dst = &a.dataSchema
+		case HeaderPrefix + "traceparent":
+			dst = &a.traceParent
+		case HeaderPrefix + "tracestate":
+			dst = &a.traceState
+		default:
+			if len(k) >= len(HeaderPrefix) && (equalFoldASCII(k[:len(HeaderPrefix)], HeaderPrefix) ||
+				equalFoldASCII(k, "content-type")) {
+				return attrs{}, false
+			}
+			continue // not an attribute
+		}
+		if len(vs) != 1 || !plain(vs[0]) {
+			return attrs{}, false
+		}
+		*dst = vs[0]
+	}
+	return a, true
+}
+
+// plain is a non-empty value that percent-decoding and unquoting leave as
+// it is, within printable ASCII.
+func plain(v string) bool {
+	if v == "" || v[0] == '"' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x21 || c > 0x7e || c == '%' {
+			return false
+		}
+	}
+	return true
+}
+
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameURI says whether the SDK takes v and writes it back unchanged: as a
+// source (a URI reference) or as a dataschema (an absolute URI).
+func (l *Liner) sameURI(v string, ref bool) bool {
+	key := "s" + v
+	if !ref {
+		key = "d" + v
+	}
+	l.mu.Lock()
+	same, ok := l.uris[key]
+	l.mu.Unlock()
+	if ok {
+		return same
+	}
+	if ref {
+		u := types.ParseURIRef(v)
+		same = u != nil && u.String() == v
+	} else {
+		u := types.ParseURI(v)
+		same = u != nil && u.Validate() && u.String() == v
+	}
+	l.mu.Lock()
+	if l.uris == nil {
+		l.uris = map[string]bool{}
+	}
+	if len(l.uris) < maxURIs {
+		l.uris[key] = same
+	}
+	l.mu.Unlock()
+	return same
+}
+
+// appendField writes ,"name":"v" when v is set.
+func appendField(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+// appendString quotes a plain value as the SDK's JSON writer does: of the
+// bytes a plain value may hold, only the quote and the backslash are
+// escaped.
+func appendString(b []byte, v string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, v[i])
+	}
+	return append(b, '"')
+}

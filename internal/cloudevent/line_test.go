@@ -1,0 +1,264 @@
+package cloudevent_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+)
+
+// sdkLine is what a Liner must give: the SDK's decoding of the message,
+// then JSONLine, which must be JSON.
+func sdkLine(subject string, h nats.Header, data []byte) (cloudevent.Line, error) {
+	e, err := cloudevent.FromMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
+	if err != nil {
+		return cloudevent.Line{}, err
+	}
+	b, err := cloudevent.JSONLine(e)
+	if err != nil {
+		return cloudevent.Line{}, err
+	}
+	if !json.Valid(b) {
+		return cloudevent.Line{}, cloudevent.ErrNotJSON
+	}
+	return cloudevent.Line{JSON: b, ID: e.ID(), Time: e.Time()}, nil
+}
+
+// checkSameLine fails unless l renders the message as the SDK does, or
+// both refuse it.
+func checkSameLine(t *testing.T, l *cloudevent.Liner, h nats.Header, data []byte) (cloudevent.Line, error) {
+	t.Helper()
+	got, err := l.Line("storylane.session.known", h, data)
+	want, wantErr := sdkLine("storylane.session.known", h, data)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("Line(%v, %q) = error %v, want error %v", h, data, err, wantErr)
+	}
+	if err != nil {
+		return got, err
+	}
+	if !bytes.Equal(got.JSON, want.JSON) || got.ID != want.ID || !got.Time.Equal(want.Time) {
+		t.Fatalf("Line(%v, %q) = %s (%s, %v), want %s (%s, %v)", h, data, got.JSON, got.ID, got.Time, want.JSON, want.ID, want.Time)
+	}
+	return got, nil
+}
+
+// bridgeMsg is the message the bridge stores for raw.
+func bridgeMsg(t testing.TB, raw []byte) *nats.Msg {
+	t.Helper()
+	s, err := storylane.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cloudevent.NewEncoder(origin).Msg("storylane.session.x", s.Summary(), raw, time.Unix(1700000000, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+func TestLineOfWhatTheBridgeWrites(t *testing.T) {
+	t.Parallel()
+	compact := func(raw []byte) []byte {
+		var b bytes.Buffer
+		json.Compact(&b, raw)
+		return b.Bytes()
+	}
+	traced := func(h nats.Header) nats.Header {
+		h.Set("ce-traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		h.Set("ce-tracestate", "vendor=a\\b")
+		return h
+	}
+	cases := []struct {
+		name string
+		raw  []byte
+		edit func(nats.Header) nats.Header
+	}{
+		{"known, over many lines", example(t, "known"), nil},
+		{"unknown, over many lines", example(t, "unknown"), nil},
+		{"known, one line", compact(example(t, "known")), nil},
+		{"traced", compact(example(t, "unknown")), traced},
+		{"no viewed_at", []byte(`{"id":"s1"}`), nil},
+		{"no dataschema", []byte(`{"id":"s1"}`), func(h nats.Header) nats.Header { h.Del("ce-dataschema"); return h }},
+		{"no subject", []byte(`{"id":" "}`), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			msg := bridgeMsg(t, c.raw)
+			if c.edit != nil {
+				msg.Header = c.edit(msg.Header)
+			}
+			var l cloudevent.Liner
+			if _, ok := l.Fast(msg.Header, msg.Data); !ok {
+				t.Errorf("Line(%s) took the SDK's path, want its own", c.name)
+			}
+			got, err := checkSameLine(t, &l, msg.Header, msg.Data)
+			if err != nil {
+				t.Fatalf("Line(%s) = %v", c.name, err)
+			}
+			if got.ID != cloudevent.ID(c.raw) {
+				t.Errorf("Line(%s).ID = %s, want %s", c.name, got.ID, cloudevent.ID(c.raw))
+			}
+		})
+	}
+}
+
+func TestLineOfOtherMessages(t *testing.T) {
+	t.Parallel()
+	raw := []byte(`{"id":"a b%é","viewed_at":"2024-05-17T10:58:05.337+02:00"}`) // a percent-encoded subject
+	structured := []byte(`{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":"application/json","data":{"a":1}}`)
+	cases := []struct {
+		name    string
+		h       func() nats.Header
+		data    []byte
+		wantErr error // nil: a line
+	}{
+		{"percent-encoded", func() nats.Header { return bridgeMsg(t, raw).Header }, raw, nil},
+		{"keys in upper case", func() nats.Header {
+			h := nats.Header{}
+			for k, v := range bridgeMsg(t, raw).Header {
+				h[http1Canonical(k)] = v
+			}
+			return h
+		}, raw, nil},
+		{"another extension", func() nats.Header {
+			h := bridgeMsg(t, raw).Header
+			h.Set("ce-campaign", "spring")
+			return h
+		}, raw, nil},
+		{"quoted value", func() nats.Header {
+			h := bridgeMsg(t, raw).Header
+			h.Set("ce-type", `"storylane.session.known"`)
+			return h
+		}, raw, nil},
+		{"two ids", func() nats.Header {
+			h := bridgeMsg(t, raw).Header
+			h.Add("ce-id", "other")
+			return h
+		}, raw, nil},
+		{"structured", func() nats.Header {
+			return nats.Header{"Content-Type": {"application/cloudevents+json"}}
+		}, structured, nil},
+		{"no id", func() nats.Header {
+			h := bridgeMsg(t, raw).Header
+			h.Del("ce-id")
+			return h
+		}, raw, errAny},
+		{"bad time", func() nats.Header {
+			h := bridgeMsg(t, raw).Header
+			h.Set("ce-time", "yesterday")
+			return h
+		}, raw, errAny},
+		{"data not JSON", func() nats.Header { return bridgeMsg(t, raw).Header }, []byte(`{"id":`), cloudevent.ErrNotJSON},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var l cloudevent.Liner
+			_, err := checkSameLine(t, &l, c.h(), c.data)
+			switch {
+			case c.wantErr == nil && err != nil:
+				t.Fatalf("Line(%s) = %v, want a line", c.name, err)
+			case c.wantErr == errAny && err == nil, c.wantErr != nil && c.wantErr != errAny && !errors.Is(err, c.wantErr):
+				t.Fatalf("Line(%s) = %v, want %v", c.name, err, c.wantErr)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+// http1Canonical spells a header name as Go's HTTP library would.
+func http1Canonical(k string) string {
+	b := []byte(k)
+	up := true
+	for i, c := range b {
+		if up && 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+		up = c == '-'
+	}
+	return string(b)
+}
+
+// FuzzLine holds a Liner to the SDK: on any headers the bridge might have
+// written, and any data, the same line or the same refusal.
+func FuzzLine(f *testing.F) {
+	f.Add("2f1c", "https://app.storylane.io", "storylane.session.known", "sess-1", "2024-05-17T08:58:05.337Z",
+		"https://schemas.example/s.json", "", []byte(`{"id":"sess-1"}`))
+	f.Add("a\\b", "/rel", "t", "", "2024-05-17T10:58:05+02:00", "", "00-4bf9-01", []byte("{\n\"a\": [1, 2]\n}"))
+	f.Add("x\"y", "::", "t", "s%20", "2024-05-17T10:58:05Z", "rel/only", "", []byte(`[1,`))
+	f.Fuzz(func(t *testing.T, id, source, typ, subject, tm, schema, trace string, data []byte) {
+		h := nats.Header{"ce-specversion": {"1.0"}, "ce-datacontenttype": {"application/json"}, "Nats-Msg-Id": {id}}
+		for k, v := range map[string]string{"ce-id": id, "ce-source": source, "ce-type": typ, "ce-subject": subject,
+			"ce-time": tm, "ce-dataschema": schema, "ce-traceparent": trace} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		var l cloudevent.Liner
+		got, err := checkSameLine(t, &l, h, data)
+		if err == nil && (bytes.ContainsAny(got.JSON, "\r\n") || !json.Valid(got.JSON)) {
+			t.Fatalf("Line(%v, %q) = %q, want one line of JSON", h, data, got.JSON)
+		}
+	})
+}
+
+// FuzzValidJSON holds the Liner's check of data to encoding/json's.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5e-3,true,null,"\u00e9\n"]}`, "\t[ ]\r\n", `"\ud800"`, "\"\x01\"", `01`, `1.`, `-`, `[1,]`,
+		`{"a" : 1 , }`, "\"\xff\"", `"\x"`, `1e+`, ` `, `[[[[]]]]`, `{"a":"b"}x`} {
+		f.Add([]byte(s))
+	}
+	f.Add(example(f, "known"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := cloudevent.ValidJSON(b), json.Valid(b); got != want {
+			t.Fatalf("ValidJSON(%q) = %v, want %v", b, got, want)
+		}
+	})
+}
+
+func TestHasControl(t *testing.T) {
+	t.Parallel()
+	for _, c := range []byte{0x00, 0x09, 0x1f, 0x20, 0x7f, 0x80, 0x9f, 0xff} {
+		for at := range 19 {
+			b := bytes.Repeat([]byte{'a'}, 19)
+			b[at] = c
+			if got, want := cloudevent.HasControl(b), c < 0x20; got != want {
+				t.Errorf("HasControl(%#x at %d) = %v, want %v", c, at, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkLine is session-archive's work per event: a stored message of
+// the bridge's (one-line data) to its JSON line, by the Liner and by the
+// SDK path it stands in for.
+func BenchmarkLine(b *testing.B) {
+	var c bytes.Buffer
+	json.Compact(&c, example(b, "known"))
+	msg := bridgeMsg(b, c.Bytes())
+	b.Run("liner", func(b *testing.B) {
+		var l cloudevent.Liner
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := l.Line(msg.Subject, msg.Header, msg.Data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sdk", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := sdkLine(msg.Subject, msg.Header, msg.Data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
