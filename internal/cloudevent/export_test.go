@@ -4,9 +4,3 @@ import "github.com/nats-io/nats.go"
 
 // Fast is the Liner's own path, for tests that it is the one taken.
 func (l *Liner) Fast(h nats.Header, data []byte) (Line, bool) { return l.fast(h, data) }
-
-// ValidJSON is the Liner's check of data.
-func ValidJSON(b []byte) bool { return validJSON(b) }
-
-// HasControl is validJSON's scan for control characters.
-func HasControl(b []byte) bool { return hasControl(b) }

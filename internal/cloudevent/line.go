@@ -2,7 +2,6 @@ package cloudevent
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
-	"github.com/valyala/fastjson"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // ErrNotJSON reports event data that cannot go on a JSON line as it is.
@@ -99,7 +99,7 @@ func (l *Liner) fast(h nats.Header, data []byte) (Line, bool) {
 		}
 		b = buf.Bytes()
 	} else {
-		if !validJSON(data) {
+		if !storylane.ValidJSON(data) {
 			return Line{}, false
 		}
 		b = append(b, data...)
@@ -108,41 +108,6 @@ func (l *Liner) fast(h nats.Header, data []byte) (Line, bool) {
 	b = appendField(b, "tracestate", a.traceState)
 	b = append(b, '}')
 	return Line{JSON: b, ID: a.id, Time: t}, true
-}
-
-// maxFastValid is the longest data validJSON leaves to fastjson: nesting
-// deeper than encoding/json allows (10000) takes more bytes than this.
-const maxFastValid = 10000
-
-// validJSON is json.Valid in about half the time. fastjson's validator
-// reads JSON as encoding/json does (FuzzValidJSON holds it to that) but
-// for two things: it lets a control character before an escape into a
-// string, and it has no limit on nesting. Data with a control character,
-// or long enough to nest that deep, is left to encoding/json.
-func validJSON(b []byte) bool {
-	if len(b) > maxFastValid || hasControl(b) {
-		return json.Valid(b)
-	}
-	return fastjson.ValidateBytes(b) == nil
-}
-
-// hasControl says whether b holds a byte below 0x20, eight at a time.
-func hasControl(b []byte) bool {
-	const ones, highs, spaces = 0x0101010101010101, 0x8080808080808080, 0x20 * 0x0101010101010101
-	for ; len(b) >= 8; b = b[8:] {
-		x := binary.LittleEndian.Uint64(b)
-		// A byte below 0x20 borrows into its high bit when 0x20 is taken
-		// away; a byte whose high bit was set already is not one.
-		if (x-spaces)&^x&highs != 0 {
-			return true
-		}
-	}
-	for _, c := range b {
-		if c < 0x20 {
-			return true
-		}
-	}
-	return false
 }
 
 // readAttrs reads the headers the bridge writes. It refuses any other ce-

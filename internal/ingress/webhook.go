@@ -68,7 +68,6 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tracer.Start(ctx, "POST "+WebhookPath, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
-		r = r.WithContext(ctx)
 		body, ok := s.readBody(w, r)
 		if !ok {
 			return
@@ -82,10 +81,10 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 		annotate(r, zap.Int("key", key))
 		msg, reason := s.message(body, received)
 		if msg == nil {
-			s.keepInvalid(w, r, body, reason, received)
+			s.keepInvalid(ctx, w, r, body, reason, received)
 			return
 		}
-		ack, ok := s.publish(w, r, msg)
+		ack, ok := s.publish(ctx, w, r, msg)
 		if !ok {
 			return
 		}
@@ -208,7 +207,7 @@ func (s *Server) summary(body []byte) (storylane.Summary, string) {
 
 // keepInvalid stores a signed but invalid payload on the invalid subject,
 // so nothing Storylane sent is lost, and answers 422 once it is stored.
-func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte, reason string, received time.Time) {
+func (s *Server) keepInvalid(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte, reason string, received time.Time) {
 	reason = headerSafe(reason)
 	msg := &nats.Msg{Subject: s.cfg.Subjects.Invalid(), Data: body, Header: nats.Header{}}
 	// Not the event id: were the same body valid later (a schema change),
@@ -216,7 +215,7 @@ func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte
 	msg.Header.Set(jetstream.MsgIDHeader, "invalid:"+cloudevent.ID(body))
 	msg.Header.Set(InvalidReasonHeader, reason)
 	msg.Header.Set(ReceivedAtHeader, received.UTC().Format(time.RFC3339Nano))
-	ack, ok := s.publish(w, r, msg)
+	ack, ok := s.publish(ctx, w, r, msg)
 	if !ok {
 		return
 	}
@@ -226,11 +225,12 @@ func (s *Server) keepInvalid(w http.ResponseWriter, r *http.Request, body []byte
 		Reason: reason, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate, RequestID: requestID(r)})
 }
 
-// publish stores msg, waiting at most PublishTimeout for the ack. Without an
+// publish stores msg, waiting at most PublishTimeout for the ack; ctx is the
+// request's, carrying its trace. Without an
 // ack it answers 503 with Retry-After (413 when the broker can never take
 // it) and reports false: a 2xx is only ever sent for a stored event.
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, msg *nats.Msg) (*jetstream.PubAck, bool) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PublishTimeout)
+func (s *Server) publish(ctx context.Context, w http.ResponseWriter, r *http.Request, msg *nats.Msg) (*jetstream.PubAck, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	ctx, span := s.tracer.Start(ctx, "publish "+msg.Subject, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(tracing.EventID(msg.Header.Get(jetstream.MsgIDHeader))))

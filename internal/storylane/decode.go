@@ -1,7 +1,6 @@
 package storylane
 
 import (
-	"encoding/json"
 	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -14,8 +13,8 @@ import (
 // lives in p: it is good until p parses again or goes back to its pool.
 //
 // fastjson parses without building a generic tree, but its parser is
-// lenient (and its validator lets control characters into strings), so
-// encoding/json checks the text first. On its own fastjson also reads two
+// lenient, so the text is checked first, as encoding/json checks it
+// (ValidJSON). On its own fastjson also reads two
 // things differently: it keeps invalid UTF-8 bytes where encoding/json
 // reads U+FFFD, and it guesses at an escaped lone UTF-16 surrogate where
 // encoding/json reads U+FFFD. Such a payload is parsed from a copy in which
@@ -23,7 +22,7 @@ import (
 // Fuzzing holds Decode to encoding/json. Valid JSON nested deeper than
 // fastjson goes gives ErrDeep; ParseWith then reads it with encoding/json.
 func Decode(p *fastjson.Parser, raw []byte) (*fastjson.Value, error) {
-	if !json.Valid(raw) {
+	if !ValidJSON(raw) {
 		return nil, errors.New("not JSON")
 	}
 	text := raw
