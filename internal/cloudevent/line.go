@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,17 +35,26 @@ type Line struct {
 // byte; tests and FuzzLine hold the two to that. A Liner is safe for
 // concurrent use.
 type Liner struct {
-	mu sync.Mutex
+	mu sync.RWMutex
 	// uris remembers which source and dataschema values the SDK writes
 	// back as they came: a stream holds few, and parsing one costs more
 	// than the rest of the line.
-	uris map[string]bool
+	uris map[uriKey]bool
+}
+
+type uriKey struct {
+	v   string
+	ref bool // a source (URI reference), not a dataschema (absolute URI)
 }
 
 // maxURIs bounds the values a Liner remembers.
 const maxURIs = 64
 
-// Line renders the message stored on subject with headers h and data.
+// Line renders the message stored on subject with headers h and data. An
+// event whose data is not JSON in itself (another content type, base64,
+// or bytes that are not one JSON value) is refused with ErrNotJSON: the
+// SDK would write it as a string, or raw where it could complete the line
+// into an object with keys of the data's choosing.
 func (l *Liner) Line(subject string, h nats.Header, data []byte) (Line, error) {
 	if line, ok := l.fast(h, data); ok {
 		return line, nil
@@ -53,12 +63,13 @@ func (l *Liner) Line(subject string, h nats.Header, data []byte) (Line, error) {
 	if err != nil {
 		return Line{}, err
 	}
+	// No content type is JSON to the SDK's JSON format too.
+	if mt := e.DataMediaType(); mt != "" && !strings.EqualFold(mt, event.ApplicationJSON) || e.DataBase64 || !json.Valid(e.Data()) {
+		return Line{}, fmt.Errorf("event %s: %w", e.ID(), ErrNotJSON)
+	}
 	b, err := JSONLine(e)
 	if err != nil {
 		return Line{}, err
-	}
-	if !json.Valid(b) {
-		return Line{}, fmt.Errorf("event %s: %w", e.ID(), ErrNotJSON)
 	}
 	return Line{JSON: b, ID: e.ID(), Time: e.Time()}, nil
 }
@@ -78,7 +89,8 @@ func (l *Liner) fast(h nats.Header, data []byte) (Line, bool) {
 		return Line{}, false
 	}
 	t, err := types.ParseTime(a.time)
-	if err != nil || !l.sameURI(a.source, true) || (a.dataSchema != "" && !l.sameURI(a.dataSchema, false)) {
+	// The SDK keeps no time at all for the zero instant.
+	if err != nil || t.IsZero() || !l.sameURI(a.source, true) || (a.dataSchema != "" && !l.sameURI(a.dataSchema, false)) {
 		return Line{}, false
 	}
 	b := make([]byte, 0, len(data)+len(a.id)+len(a.source)+len(a.typ)+len(a.subject)+len(a.dataSchema)+
@@ -187,13 +199,10 @@ func equalFoldASCII(s, lower string) bool {
 // sameURI says whether the SDK takes v and writes it back unchanged: as a
 // source (a URI reference) or as a dataschema (an absolute URI).
 func (l *Liner) sameURI(v string, ref bool) bool {
-	key := "s" + v
-	if !ref {
-		key = "d" + v
-	}
-	l.mu.Lock()
+	key := uriKey{v, ref}
+	l.mu.RLock()
 	same, ok := l.uris[key]
-	l.mu.Unlock()
+	l.mu.RUnlock()
 	if ok {
 		return same
 	}
@@ -206,7 +215,7 @@ func (l *Liner) sameURI(v string, ref bool) bool {
 	}
 	l.mu.Lock()
 	if l.uris == nil {
-		l.uris = map[string]bool{}
+		l.uris = map[uriKey]bool{}
 	}
 	if len(l.uris) < maxURIs {
 		l.uris[key] = same

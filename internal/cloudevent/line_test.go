@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,8 +26,11 @@ func sdkLine(subject string, h nats.Header, data []byte) (cloudevent.Line, error
 	if err != nil {
 		return cloudevent.Line{}, err
 	}
-	if !json.Valid(b) {
+	if mt := e.DataMediaType(); mt != "" && !strings.EqualFold(mt, "application/json") || e.DataBase64 || !json.Valid(e.Data()) {
 		return cloudevent.Line{}, cloudevent.ErrNotJSON
+	}
+	if !json.Valid(b) || bytes.ContainsAny(b, "\r\n") {
+		return cloudevent.Line{}, fmt.Errorf("JSONLine(%s) = %q, not one line of JSON", e.ID(), b)
 	}
 	return cloudevent.Line{JSON: b, ID: e.ID(), Time: e.Time()}, nil
 }
@@ -112,6 +117,7 @@ func TestLineOfWhatTheBridgeWrites(t *testing.T) {
 func TestLineOfOtherMessages(t *testing.T) {
 	t.Parallel()
 	raw := []byte(`{"id":"a b%é","viewed_at":"2024-05-17T10:58:05.337+02:00"}`) // a percent-encoded subject
+	plain := []byte(`{"id":"s1"}`)
 	structured := []byte(`{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":"application/json","data":{"a":1}}`)
 	cases := []struct {
 		name    string
@@ -156,6 +162,20 @@ func TestLineOfOtherMessages(t *testing.T) {
 			return h
 		}, raw, errAny},
 		{"data not JSON", func() nats.Header { return bridgeMsg(t, raw).Header }, []byte(`{"id":`), cloudevent.ErrNotJSON},
+		// Raw after "data": these would complete the line into an object.
+		{"data that completes the line", func() nats.Header { return bridgeMsg(t, raw).Header }, []byte(`1,"x":2`), cloudevent.ErrNotJSON},
+		{"data that forges keys", func() nats.Header { return bridgeMsg(t, raw).Header },
+			[]byte(`{"id":"s1"},"id":"forged","time":"2030-01-01T00:00:00Z"`), cloudevent.ErrNotJSON},
+		{"text data", func() nats.Header {
+			h := bridgeMsg(t, raw).Header
+			h.Set("ce-datacontenttype", "text/plain")
+			return h
+		}, []byte(`hello`), cloudevent.ErrNotJSON},
+		{"zero time", func() nats.Header {
+			h := bridgeMsg(t, plain).Header // plain values: the Liner's own path is open to it
+			h.Set("ce-time", "0001-01-01T01:00:00+01:00")
+			return h
+		}, plain, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,19 +208,40 @@ func http1Canonical(k string) string {
 }
 
 // FuzzLine holds a Liner to the SDK: on any headers the bridge might have
-// written, and any data, the same line or the same refusal.
+// written, and others besides (flags: bit 0 spells the keys as HTTP does,
+// bit 1 adds a content-type, bit 2 a tracestate, bit 3 another extension),
+// and any data, the same line or the same refusal.
 func FuzzLine(f *testing.F) {
 	f.Add("2f1c", "https://app.storylane.io", "storylane.session.known", "sess-1", "2024-05-17T08:58:05.337Z",
-		"https://schemas.example/s.json", "", []byte(`{"id":"sess-1"}`))
-	f.Add("a\\b", "/rel", "t", "", "2024-05-17T10:58:05+02:00", "", "00-4bf9-01", []byte("{\n\"a\": [1, 2]\n}"))
-	f.Add("x\"y", "::", "t", "s%20", "2024-05-17T10:58:05Z", "rel/only", "", []byte(`[1,`))
-	f.Fuzz(func(t *testing.T, id, source, typ, subject, tm, schema, trace string, data []byte) {
+		"https://schemas.example/s.json", "", []byte(`{"id":"sess-1"}`), uint8(0))
+	f.Add("a\\b", "/rel", "t", "", "2024-05-17T10:58:05+02:00", "", "00-4bf9-01", []byte("{\n\"a\": [1, 2]\n}"), uint8(4))
+	f.Add("x\"y", "::", "t", "s%20", "2024-05-17T10:58:05Z", "rel/only", "", []byte(`[1,`), uint8(1))
+	f.Add("x", "/s", "t", "", "0001-01-01T00:00:00Z", "", "", []byte("{}"), uint8(0))
+	f.Add("x", "/s", "t", "", "2024-05-17T10:58:05Z", "", "", []byte(`1,"x":2`), uint8(2))
+	f.Add("x", "/s", "t", "", "2024-05-17T10:58:05Z", "", "", []byte(`{}`), uint8(8))
+	f.Fuzz(func(t *testing.T, id, source, typ, subject, tm, schema, trace string, data []byte, flags uint8) {
 		h := nats.Header{"ce-specversion": {"1.0"}, "ce-datacontenttype": {"application/json"}, "Nats-Msg-Id": {id}}
 		for k, v := range map[string]string{"ce-id": id, "ce-source": source, "ce-type": typ, "ce-subject": subject,
 			"ce-time": tm, "ce-dataschema": schema, "ce-traceparent": trace} {
 			if v != "" {
 				h.Set(k, v)
 			}
+		}
+		if flags&2 != 0 {
+			h.Set("content-type", "application/json")
+		}
+		if flags&4 != 0 {
+			h.Set("ce-tracestate", "v="+typ)
+		}
+		if flags&8 != 0 {
+			h.Set("ce-campaign", "spring")
+		}
+		if flags&1 != 0 {
+			spelled := nats.Header{}
+			for k, v := range h {
+				spelled[http1Canonical(k)] = v
+			}
+			h = spelled
 		}
 		var l cloudevent.Liner
 		got, err := checkSameLine(t, &l, h, data)

@@ -32,8 +32,8 @@ type Event struct {
 	StreamSeq uint64
 	// Subject is the subject the message was stored on.
 	Subject string
-	// Header and Data are the message as stored: binary-mode CloudEvent
-	// headers and the webhook's body.
+	// Header and Data are the message as stored: for the bridge's events,
+	// binary-mode CloudEvent headers and the webhook's body.
 	Header nats.Header
 	Data   []byte
 }

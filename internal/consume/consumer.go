@@ -97,8 +97,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, c.cfg.MaxInFlight)
 	handlerCtx := context.WithoutCancel(ctx)
 	d := &dispatcher{work: make(chan jetstream.Msg), max: c.cfg.MaxInFlight, run: func(msg jetstream.Msg) {
+		defer release(slots, 1)
 		c.process(handlerCtx, msg)
-		release(slots, 1)
 	}}
 	defer d.close()
 	fetchFailing := false
@@ -160,8 +160,12 @@ func (d *dispatcher) dispatch(msg jetstream.Msg) {
 	go func() {
 		defer d.workers.Done()
 		for ; msg != nil; msg = <-d.work {
-			d.run(msg)
-			d.inFlight.Done()
+			// Deferred, so a handler that ends its goroutine (a test's
+			// t.FailNow) still lets Run finish.
+			func() {
+				defer d.inFlight.Done()
+				d.run(msg)
+			}()
 		}
 	}()
 }

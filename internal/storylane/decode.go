@@ -96,7 +96,7 @@ func rewrite(raw []byte) []byte {
 
 func isSurrogate(h []byte) bool { return utf16.IsSurrogate(hex4(h)) }
 
-// hex4 reads four hex digits, or returns -1; json.Valid has checked them.
+// hex4 reads four hex digits, or returns -1; ValidJSON has checked them.
 func hex4(h []byte) rune {
 	if len(h) < 4 {
 		return -1
