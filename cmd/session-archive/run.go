@@ -20,7 +20,9 @@ JSON, to <dir>/dt=YYYY-MM-DD/sessions.ndjson by the event's day (UTC). An event
 is acknowledged only once its line is fsynced, and an event already in the
 archive is recognised by its id and skipped, so each appears exactly once even
 when the process is killed and restarted. --replay rebuilds the archive from
-the first event in the stream, adding what is missing.`
+the first event in the stream, adding what is missing: it reads the stream with
+an ordered consumer, then starts the durable just past what it read (where the
+user may not create an ordered consumer, through the durable alone).`
 
 type config struct {
 	consumer cli.ConsumerFlags
@@ -33,7 +35,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f := cli.NewFlagSet("session-archive", synopsis, stdout)
 	f.Consumer(&c.consumer, "session-archive", 1024, "all")
 	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
-	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "start the durable over from the stream's first event")
+	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "rebuild the archive from the stream's first event, then go on")
 	if err := f.Parse(args, getenv); err != nil {
 		return config{}, err
 	}
@@ -95,12 +97,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return arc.Append(ctx, archive.Day(line.Time), line.ID, line.JSON)
 	}
-	var prepare func(context.Context, jetstream.JetStream) error
+	var prepare func(context.Context, jetstream.JetStream, *consume.Config) error
 	if cfg.replay {
-		prepare = func(ctx context.Context, js jetstream.JetStream) error {
-			logger.Info("replaying from the first event", zap.String("durable", cfg.consumer.Consumer.Durable))
-			return consume.Reset(ctx, js, cfg.consumer.Consumer.Stream, cfg.consumer.Consumer.Durable)
-		}
+		logger.Info("replaying from the first event", zap.String("durable", cfg.consumer.Consumer.Durable))
+		prepare = replayer{arc: arc, liner: &liner, logger: logger}.prepare
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
 	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {

@@ -94,6 +94,18 @@ func (f fixture) archived(t *testing.T) map[string]map[string]int {
 	return out
 }
 
+// deadLetters reads the archive's dead-letter subject.
+func (f fixture) deadLetters(t *testing.T) []*jetstream.RawStreamMsg {
+	t.Helper()
+	var out []*jetstream.RawStreamMsg
+	for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+		if m.Subject == f.stream.Subjects.DeadLetter("session-archive") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -160,20 +172,11 @@ func TestDeadLettersDataThatIsNotJSON(t *testing.T) {
 	}
 	ids := f.publish(t, 0, 3)
 	f.start(t)
-	deadLetters := func() []*jetstream.RawStreamMsg {
-		var out []*jetstream.RawStreamMsg
-		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
-			if m.Subject == f.stream.Subjects.DeadLetter("session-archive") {
-				out = append(out, m)
-			}
-		}
-		return out
-	}
 	eventually(t, "3 events archived and 1 dead-lettered", func() bool {
-		return len(f.archived(t)) == 3 && len(deadLetters()) == 1
+		return len(f.archived(t)) == 3 && len(f.deadLetters(t)) == 1
 	})
 	checkExactlyOnce(t, f.archived(t), ids)
-	if dl := deadLetters()[0]; !bytes.Equal(dl.Data, raw) {
+	if dl := f.deadLetters(t)[0]; !bytes.Equal(dl.Data, raw) {
 		t.Errorf("dead letter holds %q, want %q", dl.Data, raw)
 	}
 }
@@ -192,8 +195,55 @@ func TestReplayRebuildsTheArchive(t *testing.T) {
 	if len(f.archived(t)) == 20 {
 		t.Fatal("removing a partition removed nothing")
 	}
-	f.start(t, "--replay")
-	eventually(t, "20 events archived again", func() bool { return len(f.archived(t)) == 20 })
+	r = f.start(t, "--replay")
+	// Read by the ordered consumer before the durable opened.
+	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(20) || read["durable_from"] != float64(21) {
+		t.Errorf("replay logged %v, want all 20 events read and the durable from 21", read)
+	}
+	checkExactlyOnce(t, f.archived(t), ids)
+
+	// The durable goes on past what the replay read, and on without
+	// --replay after a restart: where a replay started it is no conflict.
+	ids = append(ids, f.publish(t, 20, 5)...)
+	eventually(t, "25 events archived", func() bool { return len(f.archived(t)) == 25 })
+	if err := r.Stop(t); err != nil {
+		t.Fatalf("session-archive --replay after stop = %v, want nil", err)
+	}
+	f.start(t)
+	ids = append(ids, f.publish(t, 25, 5)...)
+	eventually(t, "30 events archived", func() bool { return len(f.archived(t)) == 30 })
+	checkExactlyOnce(t, f.archived(t), ids)
+	// Delivered by the durable: the 10 stored after the replay, not the
+	// 20 the replay read.
+	if info, err := f.js.Consumer(t.Context(), f.stream.Name, "session-archive"); err != nil {
+		t.Fatal(err)
+	} else if got := info.CachedInfo().Delivered.Consumer; got != 10 {
+		t.Errorf("the durable delivered %d events, want 10: the replay's own read once", got)
+	}
+}
+
+func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ids := f.publish(t, 0, 3)
+	raw := []byte(`{"id":"broken",`)
+	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
+		Msg(f.stream.Subjects.Session(false), storylane.Summary{ID: "broken"}, raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := f.js.PublishMsg(t.Context(), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, f.publish(t, 3, 3)...)
+	r := f.start(t, "--replay")
+	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(3) || read["durable_from"] != float64(ack.Sequence) {
+		t.Errorf("replay logged %v, want 3 events read and the durable from %d", read, ack.Sequence)
+	}
+	eventually(t, "6 events archived and 1 dead-lettered", func() bool {
+		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == 1
+	})
 	checkExactlyOnce(t, f.archived(t), ids)
 }
 

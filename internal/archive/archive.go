@@ -27,6 +27,9 @@ const lockName = ".lock"
 // replay of years of history does not hold every file and id at once.
 const maxOpen = 16
 
+// putsPerFlush is how many lines Put writes between flushes it starts.
+const putsPerFlush = 4096
+
 // ErrClosed reports an append after Close.
 var ErrClosed = errors.New("archive closed")
 
@@ -42,6 +45,7 @@ type Archive struct {
 	mu     sync.Mutex
 	parts  map[string]*partition
 	uses   uint64  // clock for least-recently-used partitions
+	puts   uint64  // lines put without waiting
 	cur    *commit // the commit new lines join
 	synced *commit // stands for lines already durable when opened
 	failed error   // sticky: after a failed write or fsync nothing is trusted
@@ -110,6 +114,41 @@ func (a *Archive) Append(ctx context.Context, day, id string, line []byte) error
 		case a.kick <- struct{}{}:
 		default: // a flush is already due
 		}
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Put writes line for event id to the partition of day, unless id is
+// already there, without waiting for it to be on disk: Sync does. A reader
+// that keeps no other record of what it put (a replay) uses it.
+func (a *Archive) Put(day, id string, line []byte) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, wrote, err := a.write(day, id, line)
+	if a.puts++; wrote && a.puts%putsPerFlush == 0 {
+		// Now and then, so that partitions become clean and can be
+		// closed: a replay of years does not hold every day open.
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// Sync returns once every line put or appended before it is on disk.
+func (a *Archive) Sync(ctx context.Context) error {
+	a.mu.Lock()
+	c := a.cur
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default: // a flush is already due
 	}
 	select {
 	case <-c.done:

@@ -63,6 +63,33 @@ func TestAppendOncePerID(t *testing.T) {
 	}
 }
 
+func TestPutOncePerID(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := open(t, dir)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "a"} {
+		if err := a.Put("2024-05-17", id, line(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An id put before is known to Append too, and waits for nothing new.
+	if err := a.Append(ctx, "2024-05-17", "b", line("b")); err != nil {
+		t.Fatal(err)
+	}
+	got := partitionLines(t, dir, "2024-05-17")
+	if want := []string{string(line("a")), string(line("b"))}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("partition after Put a, b, a and Append b = %q, want %q", got, want)
+	}
+	a.Close()
+	if err := a.Put("2024-05-17", "c", line("c")); err == nil {
+		t.Error("Put after Close = nil, want an error")
+	}
+}
+
 func TestDayPartitions(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

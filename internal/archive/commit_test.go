@@ -185,3 +185,26 @@ func TestOneProcessPerDirectory(t *testing.T) {
 		b.Close()
 	}
 }
+
+// TestSyncWaitsForTheFsync: lines put without waiting are durable when
+// Sync returns, not before.
+func TestSyncWaitsForTheFsync(t *testing.T) {
+	t.Parallel()
+	a, g := openGated(t)
+	go func() { <-g.started; g.release <- nil }() // the partition's own fsync at open
+	if err := a.Put("2024-05-17", "a", []byte(`{"id":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Sync(context.Background()) }()
+	<-g.started // the commit's fsync
+	select {
+	case err := <-done:
+		t.Fatalf("Sync() = %v before its fsync ended, want it to wait", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.release <- nil
+	if err := <-done; err != nil {
+		t.Errorf("Sync() = %v, want nil", err)
+	}
+}

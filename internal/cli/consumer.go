@@ -73,9 +73,12 @@ func (c *ConsumerFlags) Validate() error {
 // RunConsumer connects, opens the durable consumer (waiting for the broker
 // and the stream if need be), and runs handler over it until ctx is done;
 // with Redrive it re-drives the dead letters once and returns. prepare, when
-// not nil, runs against the stream first (a replay resets the consumer).
+// not nil, runs against the stream first and may change the consumer's
+// configuration (a replay resets the consumer); it runs under ctx, not a
+// single attempt's time limit, since it may read the whole stream, and is
+// tried again, like opening the consumer, until it succeeds.
 func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, logger *zap.Logger, tp trace.TracerProvider,
-	prepare func(context.Context, jetstream.JetStream) error, opts ...consume.Option) error {
+	prepare func(context.Context, jetstream.JetStream, *consume.Config) error, opts ...consume.Option) error {
 	nc, err := broker.Connect(c.NATS, logger)
 	if err != nil {
 		return err
@@ -112,9 +115,10 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		defer func() { cancel(); <-stopped }()
 	}
 	var cons *consume.Consumer
+	runCtx := ctx
 	err = Await(ctx, logger, "the stream and the consumer", func(ctx context.Context) error {
 		if prepare != nil {
-			if err := prepare(ctx, js); err != nil {
+			if err := prepare(runCtx, js, &c.Consumer); err != nil {
 				return err
 			}
 			prepare = nil

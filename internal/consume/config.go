@@ -33,6 +33,9 @@ type Config struct {
 	// DeliverAll makes a new consumer start from the first message in the
 	// stream instead of new messages only.
 	DeliverAll bool
+	// StartSeq, when set, makes a new consumer start at this stream
+	// sequence instead: a replay that read what came before another way.
+	StartSeq uint64
 	// DeadLetter names the dead-letter subject's last token; Durable when
 	// empty.
 	DeadLetter string
@@ -108,7 +111,10 @@ func (c *Config) consumerConfig() jetstream.ConsumerConfig {
 		MaxAckPending: max(1000, 2*c.MaxInFlight),
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 	}
-	if c.DeliverAll {
+	switch {
+	case c.StartSeq > 0:
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, c.StartSeq
+	case c.DeliverAll:
 		cc.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
 	if len(cc.FilterSubjects) == 1 {

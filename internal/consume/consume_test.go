@@ -415,3 +415,33 @@ func TestEventID(t *testing.T) {
 		}
 	}
 }
+
+func TestStartSeqAndAskingForAllAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ids := e.publish(t, 5)
+	rec := newRecorder()
+	h := func(_ context.Context, ev consume.Event) error {
+		rec.record("a", ev)
+		return nil
+	}
+	cfg := e.config("from-three")
+	cfg.StartSeq = 3
+	stop := run(t, newConsumer(t, e, cfg, h))
+	eventually(t, "events 3 to 5 handled", func() bool { return rec.total() == 3 })
+	stop()
+	for i, id := range ids {
+		if got, want := rec.count(id), map[bool]int{true: 1, false: 0}[i >= 2]; got != want {
+			t.Errorf("event %d handled %d times, want %d", i+1, got, want)
+		}
+	}
+	// Asked for everything later, the durable keeps its start: no conflict,
+	// and nothing before it comes again.
+	cfg.StartSeq, cfg.DeliverAll = 0, true
+	run(t, newConsumer(t, e, cfg, h))
+	more := e.publish(t, 1)
+	eventually(t, "the next event handled", func() bool { return rec.count(more[0]) == 1 })
+	if rec.total() != 4 {
+		t.Errorf("handled %d events, want 4", rec.total())
+	}
+}

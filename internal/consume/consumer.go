@@ -48,7 +48,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cfg.consumerConfig())
+	cc := cfg.consumerConfig()
+	keepStart(ctx, js, cfg, &cc)
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
@@ -63,6 +65,23 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 		}
 	}
 	return c, nil
+}
+
+// keepStart keeps the start of a durable that a replay began at a stream
+// sequence (Config.StartSeq) when it is asked for everything again: it
+// delivers everything that followed what the replay read, and JetStream
+// refuses to change where a durable starts.
+func keepStart(ctx context.Context, js jetstream.JetStream, cfg Config, cc *jetstream.ConsumerConfig) {
+	if cc.DeliverPolicy != jetstream.DeliverAllPolicy {
+		return
+	}
+	existing, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
+	if err != nil {
+		return // none yet, or CreateOrUpdateConsumer will say what is wrong
+	}
+	if old := existing.CachedInfo().Config; old.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
+		cc.DeliverPolicy, cc.OptStartSeq = old.DeliverPolicy, old.OptStartSeq
+	}
 }
 
 func (c *Consumer) consumer() jetstream.Consumer {

@@ -145,6 +145,11 @@ func TestLeastPrivilege(t *testing.T) {
 	for _, args := range [][]string{{"--dir", dir}, {"--dir", dir, "--replay"}} {
 		p := clitest.StartProcess(t, binary("session-archive"), c.userEnv("session-archive"), args...)
 		p.Logs.Wait(t, "consuming")
+		// Its user may not create an ordered consumer, so a replay runs
+		// through the durable alone.
+		if len(args) == 3 && p.Logs.Find("replaying through the durable instead of an ordered consumer") == nil {
+			t.Errorf("session-archive --replay as its user did not fall back to its durable:\n%s", p.Logs)
+		}
 		waitFor(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
 		p.Signal(t, syscall.SIGTERM)
 		if code := p.Exit(t); code != 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -141,7 +142,10 @@ func (s *suite) embedded(ctx context.Context) error {
 	return nil
 }
 
-// replay stores 100k events and times session-archive reading them all.
+// replay stores 100k events and times session-archive reading them all:
+// first a new archive, through its durable as any new archive reads
+// history, then --replay into an empty directory, which reads the stream
+// with an ordered consumer.
 func (s *suite) replay(ctx context.Context) error {
 	const events = 100_000
 	srv, url, err := s.natsServer()
@@ -157,26 +161,52 @@ func (s *suite) replay(ctx context.Context) error {
 	if _, err := s.load(ctx, "--url", "", "--direct", "--nats-url", url, "--concurrency", "64", "--requests", strconv.Itoa(events), "--duration", "5m"); err != nil {
 		return err
 	}
-	arch, err := s.start("session-archive", []string{"NATS_URL=" + url}, "--dir", s.root+"/archive", "--admin-listen", "127.0.0.1:0")
+	took, err := s.archiveThroughDurable(url, events)
+	if err != nil {
+		return err
+	}
+	s.extra["replay"] = fmt.Sprintf("session-archive, a new durable, archived %d events in %.2f s: %.0f events/s", events, took.Seconds(), events/took.Seconds())
+	start := time.Now()
+	arch, err := s.start("session-archive", []string{"NATS_URL=" + url}, "--dir", s.root+"/archive-replay", "--replay")
 	if err != nil {
 		return err
 	}
 	defer arch.stop()
-	line, err := arch.wait("admin listening")
+	line, err := arch.wait("replay read the stream")
 	if err != nil {
 		return err
 	}
+	took = time.Since(start)
+	var read struct{ Events int }
+	json.Unmarshal([]byte(line), &read)
+	if read.Events != events {
+		return fmt.Errorf("session-archive --replay read %d of %d events: %s", read.Events, events, line)
+	}
+	s.extra["replay2"] = fmt.Sprintf("session-archive --replay, an empty directory: %d events in %.2f s from its start: %.0f events/s", events, took.Seconds(), events/took.Seconds())
+	return nil
+}
+
+// archiveThroughDurable times a new session-archive archiving the stream's
+// events through its durable, by its acknowledged-events metric.
+func (s *suite) archiveThroughDurable(url string, events int) (time.Duration, error) {
+	arch, err := s.start("session-archive", []string{"NATS_URL=" + url}, "--dir", s.root+"/archive", "--admin-listen", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer arch.stop()
+	line, err := arch.wait("admin listening")
+	if err != nil {
+		return 0, err
+	}
 	metrics := "http://" + field(line, "addr") + "/metrics"
 	start := time.Now()
-	for acked(metrics) < events {
+	for acked(metrics) < float64(events) {
 		if time.Since(start) > 5*time.Minute {
-			return fmt.Errorf("session-archive archived %.0f of %d events in 5 minutes", acked(metrics), events)
+			return 0, fmt.Errorf("session-archive archived %.0f of %d events in 5 minutes", acked(metrics), events)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	took := time.Since(start)
-	s.extra["replay"] = fmt.Sprintf("session-archive replayed %d events in %.2f s: %.0f events/s", events, took.Seconds(), events/took.Seconds())
-	return nil
+	return time.Since(start), nil
 }
 
 // acked reads session-archive's acknowledged events from its metrics.
@@ -256,7 +286,7 @@ func (s *suite) report(w io.Writer) {
 	fmt.Fprintf(w, "open loop at %.0f/s (half of peak): p99 %.2f ms (target ≤ 5 ms); the bare bridge at the same rate: p99 %.2f ms\n", o.Rate, o.LatencyMs["p99"], ob.LatencyMs["p99"])
 	e := s.results["bridge-embedded-64"]
 	fmt.Fprintf(w, "embedded broker, 64 clients: %.0f/s, peak RSS %.1f MiB (bridge and JetStream in one process)\n", e.Throughput, e.PeakRSSMiB)
-	for _, k := range []string{"replay", "lead-sync-16", "lead-sync-64"} {
+	for _, k := range []string{"replay", "replay2", "lead-sync-16", "lead-sync-64"} {
 		fmt.Fprintln(w, s.extra[k])
 	}
 }
