@@ -50,6 +50,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	// can be held to it (deploy/nats/accounts.conf).
 	c.consumer.Consumer.FilterSubjects = []string{c.consumer.Consumer.Subjects.Prefix + ".session.*"}
 	if c.replay {
+		if c.consumer.Redrive {
+			return config{}, fmt.Errorf("%w: --replay and --redrive do not go together: re-drive first, then replay", cli.ErrUsage)
+		}
 		c.consumer.Consumer.DeliverAll = true
 	}
 	return c, nil

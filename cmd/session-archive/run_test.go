@@ -197,13 +197,13 @@ func TestReplayRebuildsTheArchive(t *testing.T) {
 	}
 	r = f.start(t, "--replay")
 	// Read by the ordered consumer before the durable opened.
-	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(20) || read["durable_from"] != float64(21) {
-		t.Errorf("replay logged %v, want all 20 events read and the durable from 21", read)
+	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(20) || read["new_durable_from"] != float64(21) {
+		t.Errorf("replay logged %v, want all 20 events read (and a new durable from 21)", read)
 	}
 	checkExactlyOnce(t, f.archived(t), ids)
 
-	// The durable goes on past what the replay read, and on without
-	// --replay after a restart: where a replay started it is no conflict.
+	// The durable, which had settled all 20, goes on where it was, and on
+	// after a restart without --replay.
 	ids = append(ids, f.publish(t, 20, 5)...)
 	eventually(t, "25 events archived", func() bool { return len(f.archived(t)) == 25 })
 	if err := r.Stop(t); err != nil {
@@ -213,13 +213,40 @@ func TestReplayRebuildsTheArchive(t *testing.T) {
 	ids = append(ids, f.publish(t, 25, 5)...)
 	eventually(t, "30 events archived", func() bool { return len(f.archived(t)) == 30 })
 	checkExactlyOnce(t, f.archived(t), ids)
-	// Delivered by the durable: the 10 stored after the replay, not the
-	// 20 the replay read.
+	// Delivered by the durable: the first 20 and the 10 after, not the 20
+	// again.
 	if info, err := f.js.Consumer(t.Context(), f.stream.Name, "session-archive"); err != nil {
 		t.Fatal(err)
-	} else if got := info.CachedInfo().Delivered.Consumer; got != 10 {
-		t.Errorf("the durable delivered %d events, want 10: the replay's own read once", got)
+	} else if got := info.CachedInfo().Delivered.Consumer; got != 30 {
+		t.Errorf("the durable delivered %d events, want 30", got)
 	}
+}
+
+// TestReplayStartsANewDurablePastWhatItRead: with no durable yet, the one
+// created after the replay delivers only what came after it.
+func TestReplayStartsANewDurablePastWhatItRead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ids := f.publish(t, 0, 20)
+	r := f.start(t, "--replay")
+	checkExactlyOnce(t, f.archived(t), ids)
+	ids = append(ids, f.publish(t, 20, 5)...)
+	eventually(t, "25 events archived", func() bool { return len(f.archived(t)) == 25 })
+	checkExactlyOnce(t, f.archived(t), ids)
+	if info, err := f.js.Consumer(t.Context(), f.stream.Name, "session-archive"); err != nil {
+		t.Fatal(err)
+	} else if got := info.CachedInfo().Delivered.Consumer; got != 5 {
+		t.Errorf("the new durable delivered %d events, want the 5 stored after the replay", got)
+	}
+	// A restart without --replay asks for everything: the durable keeps its
+	// start, no conflict, nothing again.
+	if err := r.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t)
+	ids = append(ids, f.publish(t, 25, 5)...)
+	eventually(t, "30 events archived", func() bool { return len(f.archived(t)) == 30 })
+	checkExactlyOnce(t, f.archived(t), ids)
 }
 
 func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
@@ -238,8 +265,9 @@ func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
 	}
 	ids = append(ids, f.publish(t, 3, 3)...)
 	r := f.start(t, "--replay")
-	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(3) || read["durable_from"] != float64(ack.Sequence) {
-		t.Errorf("replay logged %v, want 3 events read and the durable from %d", read, ack.Sequence)
+	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(6) ||
+		read["not_archivable"] != float64(1) || read["new_durable_from"] != float64(ack.Sequence) {
+		t.Errorf("replay logged %v, want 6 events read, 1 left over, and a new durable from %d", read, ack.Sequence)
 	}
 	eventually(t, "6 events archived and 1 dead-lettered", func() bool {
 		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == 1
@@ -250,11 +278,12 @@ func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	for name, args := range map[string][]string{
-		"empty dir":    {"--dir", ""},
-		"bad deliver":  {"--deliver", "later"},
-		"bad prefix":   {"--subject-prefix", "a.>"},
-		"zero flights": {"--max-in-flight", "0"},
-		"dotted name":  {"--durable", "a.b"},
+		"empty dir":          {"--dir", ""},
+		"bad deliver":        {"--deliver", "later"},
+		"bad prefix":         {"--subject-prefix", "a.>"},
+		"zero flights":       {"--max-in-flight", "0"},
+		"dotted name":        {"--durable", "a.b"},
+		"replay and redrive": {"--replay", "--redrive"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := run(t.Context(), args, clitest.Env(nil), io.Discard); !errors.Is(err, cli.ErrUsage) {

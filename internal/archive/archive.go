@@ -109,7 +109,9 @@ func (a *Archive) Append(ctx context.Context, day, id string, line []byte) error
 	if err != nil {
 		return err
 	}
-	if wrote {
+	if wrote || !c.over() {
+		// A line of its own, or one put without a flush yet: either way
+		// a flush must come.
 		select {
 		case a.kick <- struct{}{}:
 		default: // a flush is already due
@@ -130,7 +132,10 @@ func (a *Archive) Put(day, id string, line []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, wrote, err := a.write(day, id, line)
-	if a.puts++; wrote && a.puts%putsPerFlush == 0 {
+	if !wrote {
+		return err
+	}
+	if a.puts++; a.puts%putsPerFlush == 0 {
 		// Now and then, so that partitions become clean and can be
 		// closed: a replay of years does not hold every day open.
 		select {
@@ -144,18 +149,27 @@ func (a *Archive) Put(day, id string, line []byte) error {
 // Sync returns once every line put or appended before it is on disk.
 func (a *Archive) Sync(ctx context.Context) error {
 	a.mu.Lock()
-	c := a.cur
+	c, closed := a.cur, a.closed
 	a.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	select {
 	case a.kick <- struct{}{}:
 	default: // a flush is already due
 	}
 	select {
 	case <-c.done:
-		return c.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if c.err != nil {
+		return c.err
+	}
+	// An earlier flush may have failed while this one had nothing to do.
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failed
 }
 
 // write appends the line unless its id is known, and returns the commit to
@@ -237,6 +251,7 @@ func (a *Archive) flush() {
 	a.mu.Lock()
 	c := a.cur
 	a.cur = newCommit()
+	prior := a.failed // lines after a failure are not trusted either
 	var files []*os.File
 	var errs []error
 	for _, p := range a.parts {
@@ -256,6 +271,8 @@ func (a *Archive) flush() {
 		a.mu.Lock()
 		a.fail(c.err)
 		a.mu.Unlock()
+	} else if prior != nil {
+		c.err = prior
 	}
 	close(c.done)
 }

@@ -84,9 +84,22 @@ func TestPutOncePerID(t *testing.T) {
 	if want := []string{string(line("a")), string(line("b"))}; strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("partition after Put a, b, a and Append b = %q, want %q", got, want)
 	}
+	// Appending an id put but not yet flushed waits for its flush, which
+	// Append starts.
+	if err := a.Put("2024-05-17", "d", line("d")); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.Append(actx, "2024-05-17", "d", line("d")); err != nil {
+		t.Errorf("Append of an id only put = %v, want nil once it is flushed", err)
+	}
 	a.Close()
 	if err := a.Put("2024-05-17", "c", line("c")); err == nil {
 		t.Error("Put after Close = nil, want an error")
+	}
+	if err := a.Sync(ctx); err == nil {
+		t.Error("Sync after Close = nil, want an error")
 	}
 }
 

@@ -70,6 +70,9 @@ func (c *ConsumerFlags) Validate() error {
 	return nil
 }
 
+// openTimeout bounds opening the durable after a prepare.
+const openTimeout = 5 * time.Second
+
 // RunConsumer connects, opens the durable consumer (waiting for the broker
 // and the stream if need be), and runs handler over it until ctx is done;
 // with Redrive it re-drives the dead letters once and returns. prepare, when
@@ -122,6 +125,10 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 				return err
 			}
 			prepare = nil
+			// The attempt's time may have gone on a long prepare.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(runCtx, openTimeout)
+			defer cancel()
 		}
 		open := consume.New
 		if c.Redrive {

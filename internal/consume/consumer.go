@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,9 +49,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cc := cfg.consumerConfig()
-	keepStart(ctx, js, cfg, &cc)
-	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
+	cons, err := createOrUpdate(ctx, js, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
@@ -67,21 +66,29 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	return c, nil
 }
 
-// keepStart keeps the start of a durable that a replay began at a stream
-// sequence (Config.StartSeq) when it is asked for everything again: it
-// delivers everything that followed what the replay read, and JetStream
-// refuses to change where a durable starts.
-func keepStart(ctx context.Context, js jetstream.JetStream, cfg Config, cc *jetstream.ConsumerConfig) {
-	if cc.DeliverPolicy != jetstream.DeliverAllPolicy {
-		return
+// createOrUpdate creates the durable cfg describes or updates it. A durable
+// that a replay started at a stream sequence (Config.StartSeq) and that is
+// now asked for everything keeps its start: it delivers everything that
+// followed what the replay read, and JetStream refuses to move a durable's
+// start.
+func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	cc := cfg.consumerConfig()
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
+	var apiErr *jetstream.APIError
+	if err == nil || cc.DeliverPolicy != jetstream.DeliverAllPolicy || !errors.As(err, &apiErr) ||
+		!strings.Contains(apiErr.Description, "deliver policy") {
+		return cons, err
 	}
-	existing, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
-	if err != nil {
-		return // none yet, or CreateOrUpdateConsumer will say what is wrong
+	existing, lookupErr := js.Consumer(ctx, cfg.Stream, cfg.Durable)
+	if lookupErr != nil {
+		return nil, err
 	}
-	if old := existing.CachedInfo().Config; old.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
-		cc.DeliverPolicy, cc.OptStartSeq = old.DeliverPolicy, old.OptStartSeq
+	old := existing.CachedInfo().Config
+	if old.DeliverPolicy != jetstream.DeliverByStartSequencePolicy {
+		return nil, err // a real conflict: deliver new asked for all
 	}
+	cc.DeliverPolicy, cc.OptStartSeq = old.DeliverPolicy, old.OptStartSeq
+	return js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
 }
 
 func (c *Consumer) consumer() jetstream.Consumer {

@@ -29,7 +29,7 @@ func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Ha
 	}
 	cfg.Durable += "-redrive"
 	cfg.FilterSubjects = []string{dlq}
-	cfg.DeliverAll = true
+	cfg.DeliverAll, cfg.StartSeq = true, 0
 	c, err := New(ctx, js, cfg, handler, logger, opts...)
 	if err != nil {
 		return nil, err
