@@ -19,124 +19,180 @@ import (
 // limit, a purge) or the broker is in trouble, and the durable takes over.
 const replayWait = 30 * time.Second
 
-// errReplayFallback marks a replay the ordered consumer could not do.
-var errReplayFallback = errors.New("replay by ordered consumer")
-
 // replayer rebuilds the archive from the stream's first session. It reads
 // what the stream holds with an ordered consumer (no acknowledgements, one
 // fsync at the end: the archive's ids, not the durable, keep each event
-// once). The durable is left where it is: what it has not settled it
-// delivers again, and the archive skips what the replay wrote. A durable
-// that does not exist yet starts just past what the replay read, or at the
-// first event it could not archive, which the durable dead-letters. Where
-// the ordered consumer cannot be used (a user not allowed to create one,
-// a stream that loses events under it), the durable is started over from
-// the first event, as a replay through the durable alone always was.
+// once), then hands over to the durable:
+//
+//   - a durable that exists is kept where it is when the replay read
+//     everything and archived all of it: what the durable has not settled
+//     it delivers again, and the archive skips what the replay wrote;
+//   - otherwise the durable starts (again) at the first event the replay
+//     did not archive: one it could not render, which the durable then
+//     dead-letters, or the first after a read cut short; from the
+//     stream's first event when the ordered consumer could not be used at
+//     all (a user the broker does not allow one), as a replay through the
+//     durable alone always did.
+//
+// A replayer reads once: when opening the durable fails afterwards and is
+// tried again, the read is not repeated.
 type replayer struct {
 	arc    *archive.Archive
 	liner  *cloudevent.Liner
 	logger *zap.Logger
+
+	read *replayRead // the read done, nil until then
 }
 
-// prepare runs the replay and points a new durable where the archive needs
+// replayRead is what a replay's read leaves to the durable.
+type replayRead struct {
+	next     uint64 // the first event not archived; 0: from the stream's first
+	complete bool   // everything up to the stream's last message was read
+	skipped  int    // events read that could not be archived
+}
+
+// prepare runs the replay and points the durable where the archive needs
 // it next.
-func (r replayer) prepare(ctx context.Context, js jetstream.JetStream, cfg *consume.Config) error {
-	next, err := r.read(ctx, js, *cfg)
-	if errors.Is(err, errReplayFallback) && ctx.Err() == nil {
-		r.logger.Warn("replaying through the durable instead of an ordered consumer", zap.Error(err))
-		if err := consume.Reset(ctx, js, cfg.Stream, cfg.Durable); err != nil {
-			return err
-		}
-		cfg.DeliverAll = true
-		return nil
-	}
+func (r *replayer) prepare(ctx context.Context, js jetstream.JetStream, cfg *consume.Config) error {
+	existing, err := durable(ctx, js, *cfg)
 	if err != nil {
 		return err
 	}
-	_, err = js.Consumer(ctx, cfg.Stream, cfg.Durable)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		cfg.StartSeq = next
-		return nil
-	case err != nil:
-		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	if r.read == nil {
+		read, err := r.readStream(ctx, js, *cfg)
+		if err != nil {
+			return err
+		}
+		r.read = &read
 	}
+	if existing != nil && r.read.complete && r.read.skipped == 0 {
+		switch p := existing.Config.DeliverPolicy; p {
+		case jetstream.DeliverAllPolicy, jetstream.DeliverNewPolicy, jetstream.DeliverByStartSequencePolicy:
+			// Asked for what it already is, opening it is no conflict;
+			// where it starts only ever mattered when it was created.
+			cfg.DeliverAll = p != jetstream.DeliverNewPolicy
+			cfg.StartSeq = existing.Config.OptStartSeq
+			return nil
+		}
+	}
+	if existing != nil {
+		if err := consume.Reset(ctx, js, cfg.Stream, cfg.Durable); err != nil {
+			return err
+		}
+	}
+	cfg.StartSeq, cfg.DeliverAll = r.read.next, true // from the first event when next is 0
 	return nil
 }
 
-// read archives the sessions stored up to the stream's last message now and
-// returns the sequence a new durable must start at: just past them, or at
-// the first event it could not archive.
-func (r replayer) read(ctx context.Context, js jetstream.JetStream, cfg consume.Config) (uint64, error) {
-	start := time.Now()
-	last, matching, err := r.extent(ctx, js, cfg)
-	if err != nil {
-		return 0, err
+// durable is the archive's durable consumer, nil when there is none.
+func durable(ctx context.Context, js jetstream.JetStream, cfg consume.Config) (*jetstream.ConsumerInfo, error) {
+	c, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
-	events, skipped, next := 0, 0, last+1
+	return c.CachedInfo(), nil
+}
+
+// readStream archives the sessions stored up to the stream's last message
+// now. Only a shutdown, a broken archive or a stream it cannot look at is
+// an error; anything that stops the ordered consumer leaves the rest to
+// the durable.
+func (r *replayer) readStream(ctx context.Context, js jetstream.JetStream, cfg consume.Config) (replayRead, error) {
+	start := time.Now()
+	last, matching, err := extent(ctx, js, cfg)
+	if err != nil {
+		return replayRead{}, err
+	}
+	read := replayRead{next: last + 1, complete: true}
+	events := 0
 	if matching > 0 {
-		var firstSkipped uint64
-		events, skipped, firstSkipped, next, err = r.readMessages(ctx, js, cfg, last)
-		if err != nil {
-			return 0, err
+		read, events, err = r.readMessages(ctx, js, cfg, last)
+		if ctx.Err() != nil {
+			return replayRead{}, ctx.Err()
 		}
-		if skipped > 0 {
-			next = min(next, firstSkipped)
+		if err != nil && !errors.Is(err, errOrdered) {
+			return replayRead{}, err
+		}
+		if err != nil {
+			r.logger.Warn("the replay's ordered consumer stopped; the durable takes over", zap.Error(err),
+				zap.Int("events_read", events), zap.Uint64("durable_from", read.next))
 		}
 	}
 	if err := r.arc.Sync(ctx); err != nil {
-		return 0, err
+		return replayRead{}, err
 	}
-	r.logger.Info("replay read the stream", zap.Int("events", events), zap.Int("not_archivable", skipped),
-		zap.Uint64("new_durable_from", next), zap.Duration("took", time.Since(start)))
-	return next, nil
+	r.logger.Info("replay read the stream", zap.Int("events", events), zap.Int("not_archivable", read.skipped),
+		zap.Bool("complete", read.complete), zap.Uint64("first_not_archived", read.next), zap.Duration("took", time.Since(start)))
+	return read, nil
 }
 
-// readMessages puts every session up to last into the archive. It returns
-// how many it put, how many it could not archive and the first of those,
-// and the sequence just past the last one read.
-func (r replayer) readMessages(ctx context.Context, js jetstream.JetStream, cfg consume.Config, last uint64) (events, skipped int, firstSkipped, next uint64, err error) {
+// errOrdered marks a failure of the ordered consumer, which the durable
+// makes up for.
+var errOrdered = errors.New("ordered consumer")
+
+// readMessages puts every session up to last into the archive and says
+// where the durable must take over, and how many events it put.
+func (r *replayer) readMessages(ctx context.Context, js jetstream.JetStream, cfg consume.Config, last uint64) (replayRead, int, error) {
+	var read replayRead // next 0: nothing read yet, from the first
+	events := 0
 	oc, err := js.OrderedConsumer(ctx, cfg.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: cfg.FilterSubjects,
 		MaxResetAttempts: 5, InactiveThreshold: replayWait})
 	if err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("%w: %w", errReplayFallback, err)
+		return read, 0, fmt.Errorf("%w: %w", errOrdered, err)
 	}
 	it, err := oc.Messages(jetstream.PullMaxMessages(2048))
 	if err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("%w: %w", errReplayFallback, err)
+		return read, 0, fmt.Errorf("%w: %w", errOrdered, err)
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)() // a shutdown ends a wait or a reset
-	for {
+	var lastRead, firstSkipped uint64
+	// takeOver is where the durable starts: the first event not archived.
+	takeOver := func() uint64 {
+		if read.skipped > 0 {
+			return firstSkipped
+		}
+		return lastRead + 1
+	}
+	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(replayWait))
 		if err != nil {
-			return 0, 0, 0, 0, fmt.Errorf("%w: after %d events: %w", errReplayFallback, events, err)
+			if lastRead > 0 {
+				read.next = takeOver()
+			}
+			return read, events, fmt.Errorf("%w: after %d events: %w", errOrdered, events, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return 0, 0, 0, 0, fmt.Errorf("%w: %w", errReplayFallback, err)
+			return read, events, fmt.Errorf("%w: %w", errOrdered, err)
 		}
 		seq := meta.Sequence.Stream
 		if line, err := r.liner.Line(msg.Subject(), msg.Headers(), msg.Data()); err != nil {
-			if skipped == 0 {
+			if read.skipped == 0 {
 				firstSkipped = seq
 			}
-			skipped++
+			read.skipped++
 			r.logger.Warn("the replay leaves an event it cannot archive to the durable, which dead-letters it", zap.Uint64("seq", seq), zap.Error(err))
 		} else if err := r.arc.Put(archive.Day(line.Time), line.ID, line.JSON); err != nil {
-			return 0, 0, 0, 0, err
+			return replayRead{}, events, err
 		} else {
 			events++
 		}
+		lastRead = seq
 		if meta.NumPending == 0 || seq >= last {
-			return events, skipped, firstSkipped, seq + 1, nil
+			read.next, read.complete = takeOver(), true
+			return read, events, nil
 		}
 	}
+	return replayRead{}, events, ctx.Err()
 }
 
 // extent is the stream's last sequence and how many of its messages match
 // the filter.
-func (r replayer) extent(ctx context.Context, js jetstream.JetStream, cfg consume.Config) (last uint64, matching uint64, err error) {
+func extent(ctx context.Context, js jetstream.JetStream, cfg consume.Config) (last uint64, matching uint64, err error) {
 	if len(cfg.FilterSubjects) == 0 {
 		return 0, 0, errors.New("replay: no filter subject")
 	}

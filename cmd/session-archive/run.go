@@ -21,8 +21,8 @@ is acknowledged only once its line is fsynced, and an event already in the
 archive is recognised by its id and skipped, so each appears exactly once even
 when the process is killed and restarted. --replay rebuilds the archive from
 the first event in the stream, adding what is missing: it reads the stream with
-an ordered consumer, then starts the durable just past what it read (where the
-user may not create an ordered consumer, through the durable alone).`
+an ordered consumer, then goes on with the durable (through the durable alone
+where the user may not create an ordered consumer).`
 
 type config struct {
 	consumer cli.ConsumerFlags
@@ -53,7 +53,6 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		if c.consumer.Redrive {
 			return config{}, fmt.Errorf("%w: --replay and --redrive do not go together: re-drive first, then replay", cli.ErrUsage)
 		}
-		c.consumer.Consumer.DeliverAll = true
 	}
 	return c, nil
 }
@@ -103,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var prepare func(context.Context, jetstream.JetStream, *consume.Config) error
 	if cfg.replay {
 		logger.Info("replaying from the first event", zap.String("durable", cfg.consumer.Consumer.Durable))
-		prepare = replayer{arc: arc, liner: &liner, logger: logger}.prepare
+		prepare = (&replayer{arc: arc, liner: &liner, logger: logger}).prepare
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
 	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {

@@ -197,7 +197,7 @@ func TestReplayRebuildsTheArchive(t *testing.T) {
 	}
 	r = f.start(t, "--replay")
 	// Read by the ordered consumer before the durable opened.
-	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(20) || read["new_durable_from"] != float64(21) {
+	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(20) || read["first_not_archived"] != float64(21) {
 		t.Errorf("replay logged %v, want all 20 events read (and a new durable from 21)", read)
 	}
 	checkExactlyOnce(t, f.archived(t), ids)
@@ -266,12 +266,58 @@ func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
 	ids = append(ids, f.publish(t, 3, 3)...)
 	r := f.start(t, "--replay")
 	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(6) ||
-		read["not_archivable"] != float64(1) || read["new_durable_from"] != float64(ack.Sequence) {
+		read["not_archivable"] != float64(1) || read["first_not_archived"] != float64(ack.Sequence) {
 		t.Errorf("replay logged %v, want 6 events read, 1 left over, and a new durable from %d", read, ack.Sequence)
 	}
 	eventually(t, "6 events archived and 1 dead-lettered", func() bool {
 		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == 1
 	})
+	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+// TestReplayOverADeliverNewDurable: a durable made to deliver new events
+// only is started over at the event the replay could not archive, which
+// it then dead-letters; nothing is skipped and nothing conflicts.
+func TestReplayOverADeliverNewDurable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ids := f.publish(t, 0, 3)
+	raw := []byte(`{"id":"broken",`)
+	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
+		Msg(f.stream.Subjects.Session(false), storylane.Summary{ID: "broken"}, raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.PublishMsg(t.Context(), bad); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, f.publish(t, 3, 3)...)
+	r := f.start(t, "--deliver", "new")
+	if err := r.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, "--replay")
+	eventually(t, "6 events archived and 1 dead-lettered", func() bool {
+		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == 1
+	})
+	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+// TestReplayKeepsADeliverNewDurable: a durable made to deliver new events
+// only, and a replay that archives everything, go on together without a
+// conflict.
+func TestReplayKeepsADeliverNewDurable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ids := f.publish(t, 0, 3)
+	r := f.start(t, "--deliver", "new")
+	if err := r.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, "--replay")
+	checkExactlyOnce(t, f.archived(t), ids)
+	ids = append(ids, f.publish(t, 3, 2)...)
+	eventually(t, "5 events archived", func() bool { return len(f.archived(t)) == 5 })
 	checkExactlyOnce(t, f.archived(t), ids)
 }
 

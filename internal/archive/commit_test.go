@@ -116,6 +116,21 @@ func TestFailedFsyncBreaksTheArchive(t *testing.T) {
 	}
 }
 
+// TestSyncReportsAnEarlierFailure: a Sync whose own flush has nothing to
+// do still fails after an earlier flush did.
+func TestSyncReportsAnEarlierFailure(t *testing.T) {
+	a, g := openGated(t)
+	done := appendAsync(a, context.Background(), "2024-05-17", "a")
+	<-g.started
+	g.release <- nil
+	<-g.started
+	g.release <- errors.New("disk on fire")
+	<-done
+	if err := a.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("Sync after a failed flush = %v, want the flush's error", err)
+	}
+}
+
 func TestUnreadablePartitionBreaksTheArchive(t *testing.T) {
 	dir := t.TempDir()
 	part := filepath.Join(dir, "dt=2024-05-17")

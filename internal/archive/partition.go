@@ -78,6 +78,13 @@ func (a *Archive) evict() {
 	if oldest != "" {
 		a.parts[oldest].f.Close()
 		delete(a.parts, oldest)
+		return
+	}
+	// Every open partition has lines not yet durable (lines put without
+	// waiting): a flush makes them closable for the next opening.
+	select {
+	case a.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -77,7 +77,7 @@ const openTimeout = 5 * time.Second
 // and the stream if need be), and runs handler over it until ctx is done;
 // with Redrive it re-drives the dead letters once and returns. prepare, when
 // not nil, runs against the stream first and may change the consumer's
-// configuration (a replay resets the consumer); it runs under ctx, not a
+// configuration (a replay says where the durable starts); it runs under ctx, not a
 // single attempt's time limit, since it may read the whole stream, and is
 // tried again, like opening the consumer, until it succeeds.
 func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, logger *zap.Logger, tp trace.TracerProvider,

@@ -148,7 +148,7 @@ func TestLeastPrivilege(t *testing.T) {
 		p.Logs.Wait(t, "consuming")
 		// Its user may not create an ordered consumer, so a replay runs
 		// through the durable alone.
-		if slices.Contains(args, "--replay") && p.Logs.Find("replaying through the durable instead of an ordered consumer") == nil {
+		if slices.Contains(args, "--replay") && p.Logs.Find("the replay's ordered consumer stopped; the durable takes over") == nil {
 			t.Errorf("session-archive --replay as its user did not fall back to its durable:\n%s", p.Logs)
 		}
 		waitFor(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
