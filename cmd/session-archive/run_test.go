@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -94,6 +93,26 @@ func (f fixture) archived(t *testing.T) map[string]map[string]int {
 	return out
 }
 
+// brokenData is what publishBroken stores: a signed-looking event whose
+// data is cut short, which the archive cannot write as a line.
+var brokenData = []byte(`{"id":"broken","lead":`)
+
+// publishBroken stores, with the bridge's headers, an event whose data is
+// not JSON, and returns its ack.
+func (f fixture) publishBroken(t *testing.T) *jetstream.PubAck {
+	t.Helper()
+	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
+		Msg(f.stream.Subjects.Session(true), storylane.Summary{ID: "broken", Known: true}, brokenData, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := f.js.PublishMsg(t.Context(), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack
+}
+
 // deadLetters reads the archive's dead-letter subject.
 func (f fixture) deadLetters(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
@@ -161,23 +180,15 @@ func TestArchivesEverySessionOnce(t *testing.T) {
 func TestDeadLettersDataThatIsNotJSON(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	raw := []byte(`{"id":"broken","lead":`)
-	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
-		Msg(f.stream.Subjects.Session(true), storylane.Summary{ID: "broken", Known: true}, raw, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.js.PublishMsg(context.Background(), bad); err != nil {
-		t.Fatal(err)
-	}
+	f.publishBroken(t)
 	ids := f.publish(t, 0, 3)
 	f.start(t)
 	eventually(t, "3 events archived and 1 dead-lettered", func() bool {
 		return len(f.archived(t)) == 3 && len(f.deadLetters(t)) == 1
 	})
 	checkExactlyOnce(t, f.archived(t), ids)
-	if dl := f.deadLetters(t)[0]; !bytes.Equal(dl.Data, raw) {
-		t.Errorf("dead letter holds %q, want %q", dl.Data, raw)
+	if dl := f.deadLetters(t)[0]; !bytes.Equal(dl.Data, brokenData) {
+		t.Errorf("dead letter holds %q, want %q", dl.Data, brokenData)
 	}
 }
 
@@ -253,16 +264,7 @@ func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ids := f.publish(t, 0, 3)
-	raw := []byte(`{"id":"broken",`)
-	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
-		Msg(f.stream.Subjects.Session(false), storylane.Summary{ID: "broken"}, raw, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := f.js.PublishMsg(t.Context(), bad)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ack := f.publishBroken(t)
 	ids = append(ids, f.publish(t, 3, 3)...)
 	r := f.start(t, "--replay")
 	if read := r.Logs.Find("replay read the stream"); read == nil || read["events"] != float64(6) ||
@@ -282,15 +284,7 @@ func TestReplayOverADeliverNewDurable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ids := f.publish(t, 0, 3)
-	raw := []byte(`{"id":"broken",`)
-	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
-		Msg(f.stream.Subjects.Session(false), storylane.Summary{ID: "broken"}, raw, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.js.PublishMsg(t.Context(), bad); err != nil {
-		t.Fatal(err)
-	}
+	f.publishBroken(t)
 	ids = append(ids, f.publish(t, 3, 3)...)
 	r := f.start(t, "--deliver", "new")
 	if err := r.Stop(t); err != nil {

@@ -96,14 +96,20 @@ func TestAppendGivesUpWithItsContext(t *testing.T) {
 
 // TestFailedFsyncBreaksTheArchive: after an fsync fails, the waiting append
 // and every later one fail, and Broken says so.
-func TestFailedFsyncBreaksTheArchive(t *testing.T) {
-	a, g := openGated(t)
+// failFirstAppend appends a line whose fsync fails (the partition's own at
+// open succeeds) and returns the append's error.
+func failFirstAppend(a *Archive, g *gatedSync) error {
 	done := appendAsync(a, context.Background(), "2024-05-17", "a")
 	<-g.started
 	g.release <- nil
 	<-g.started
 	g.release <- errors.New("disk on fire")
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "disk on fire") {
+	return <-done
+}
+
+func TestFailedFsyncBreaksTheArchive(t *testing.T) {
+	a, g := openGated(t)
+	if err := failFirstAppend(a, g); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("Append whose fsync failed = %v, want the fsync error", err)
 	}
 	select {
@@ -120,12 +126,7 @@ func TestFailedFsyncBreaksTheArchive(t *testing.T) {
 // do still fails after an earlier flush did.
 func TestSyncReportsAnEarlierFailure(t *testing.T) {
 	a, g := openGated(t)
-	done := appendAsync(a, context.Background(), "2024-05-17", "a")
-	<-g.started
-	g.release <- nil
-	<-g.started
-	g.release <- errors.New("disk on fire")
-	<-done
+	failFirstAppend(a, g)
 	if err := a.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("Sync after a failed flush = %v, want the flush's error", err)
 	}
