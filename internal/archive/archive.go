@@ -112,11 +112,22 @@ func (a *Archive) Append(ctx context.Context, day, id string, line []byte) error
 	if wrote || !c.over() {
 		// A line of its own, or one put without a flush yet: either way
 		// a flush must come.
-		select {
-		case a.kick <- struct{}{}:
-		default: // a flush is already due
-		}
+		a.requestFlush()
 	}
+	return wait(ctx, c)
+}
+
+// requestFlush has the flusher run soon; a request already pending covers
+// this one too.
+func (a *Archive) requestFlush() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns c's outcome once it is over, or ctx's error first.
+func wait(ctx context.Context, c *commit) error {
 	select {
 	case <-c.done:
 		return c.err
@@ -138,10 +149,7 @@ func (a *Archive) Put(day, id string, line []byte) error {
 	if a.puts++; a.puts%putsPerFlush == 0 {
 		// Now and then, so that partitions become clean and can be
 		// closed: a replay of years does not hold every day open.
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		a.requestFlush()
 	}
 	return err
 }
@@ -154,17 +162,9 @@ func (a *Archive) Sync(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
-	select {
-	case a.kick <- struct{}{}:
-	default: // a flush is already due
-	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if c.err != nil {
-		return c.err
+	a.requestFlush()
+	if err := wait(ctx, c); err != nil {
+		return err
 	}
 	// An earlier flush may have failed while this one had nothing to do.
 	a.mu.Lock()

@@ -82,10 +82,7 @@ func (a *Archive) evict() {
 	}
 	// Every open partition has lines not yet durable (lines put without
 	// waiting): a flush makes them closable for the next opening.
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
+	a.requestFlush()
 }
 
 // readIDs reads the event id of every complete line and returns the offset
