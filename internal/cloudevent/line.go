@@ -152,8 +152,8 @@ func readAttrs(h nats.Header) (attrs, bool) {
 		case HeaderPrefix + "tracestate":
 			dst = &a.traceState
 		default:
-			if len(k) >= len(HeaderPrefix) && (equalFoldASCII(k[:len(HeaderPrefix)], HeaderPrefix) ||
-				equalFoldASCII(k, "content-type")) {
+			if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) ||
+				strings.EqualFold(k, "content-type") {
 				return attrs{}, false
 			}
 			continue // not an attribute
@@ -174,22 +174,6 @@ func plain(v string) bool {
 	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < 0x21 || c > 0x7e || c == '%' {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFoldASCII(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
 			return false
 		}
 	}
