@@ -18,7 +18,11 @@ import (
 // a trusted proxy. Without trusted proxies the header is ignored, since
 // anyone can send it.
 func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer := peerIP(r)
+	return clientIPFrom(r, peerIP(r), trusted)
+}
+
+// clientIPFrom is clientIP for a request whose peer address is known.
+func clientIPFrom(r *http.Request, peer netip.Addr, trusted []netip.Prefix) netip.Addr {
 	if !inAny(peer, trusted) {
 		return peer
 	}
@@ -155,7 +159,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	}
 	perClient := newClientSlots(s.cfg.MaxConcurrentPerClient)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := clientIP(r, s.cfg.TrustedProxies)
+		ip := s.client(r)
 		if len(s.cfg.AllowCIDRs) > 0 && !inAny(ip, s.cfg.AllowCIDRs) {
 			s.reject(w, r, outcomeForbidden, http.StatusForbidden, "source address not allowed", "")
 			return

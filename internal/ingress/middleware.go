@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"time"
 
@@ -25,6 +26,7 @@ type ctxKey struct{}
 // its one log line.
 type requestInfo struct {
 	id       string
+	client   netip.Addr // worked out once, for the log line and the guard
 	fields   []zap.Field
 	rejected bool // refused as hostile or excessive: logged at a bounded rate
 	// buf holds the fields of most lines, so a request's line costs no
@@ -37,6 +39,15 @@ func requestID(r *http.Request) string {
 		return info.id
 	}
 	return ""
+}
+
+// client is the request's client address, as the request log worked it
+// out, or worked out now for a request that did not pass through it.
+func (s *Server) client(r *http.Request) netip.Addr {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		return info.client
+	}
+	return clientIP(r, s.cfg.TrustedProxies)
 }
 
 // annotate adds fields to the request's log line.
@@ -82,14 +93,15 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		// A request id is taken from a trusted proxy only: anyone else
 		// could use it to forge log correlation.
-		info := &requestInfo{id: r.Header.Get(RequestIDHeader)}
-		if info.id == "" || !inAny(peerIP(r), s.cfg.TrustedProxies) || !validRequestID.MatchString(info.id) {
+		peer := peerIP(r)
+		info := &requestInfo{id: r.Header.Get(RequestIDHeader), client: clientIPFrom(r, peer, s.cfg.TrustedProxies)}
+		if info.id == "" || !inAny(peer, s.cfg.TrustedProxies) || !validRequestID.MatchString(info.id) {
 			info.id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, info.id)
 		info.fields = append(info.buf[:0], zap.String("request_id", info.id), zap.String("method", r.Method),
 			zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr),
-			zap.Stringer("client", clientIP(r, s.cfg.TrustedProxies)), zap.Int64("bytes_in", r.ContentLength))
+			zap.Stringer("client", info.client), zap.Int64("bytes_in", r.ContentLength))
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
