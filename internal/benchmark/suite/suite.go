@@ -44,7 +44,10 @@ func newSuite(ctx context.Context) (*suite, error) {
 	s := &suite{bin: filepath.Join(work, "bin"), root: work, cpus: runtime.NumCPU(), results: map[string]loadgen.Result{}, extra: map[string]string{}}
 	fmt.Println("building ...")
 	for _, pkg := range []string{"./cmd/...", "./internal/benchmark/barebridge", "github.com/nats-io/nats-server/v2"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", s.bin+"/", pkg)
+		// Built as the Dockerfile builds what we ship: static, without cgo.
+		// A cgo build maps libc as well, 1.3 MiB more resident memory.
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.bin+"/", pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
