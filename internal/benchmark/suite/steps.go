@@ -73,11 +73,13 @@ func (s *suite) throughput(ctx context.Context) error {
 // global one (its default, 32, would shed half of 64 clients); the global
 // bound, the connection bounds and everything else keep their defaults.
 func (s *suite) bridge(args ...string) (*proc, string, error) {
-	p, err := s.start("storylane-bridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + s.root + "/data-" + strconv.FormatInt(time.Now().UnixNano(), 36)},
+	data := s.root + "/data-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	p, err := s.start("storylane-bridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + data},
 		append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--admin-listen", "127.0.0.1:0", "--max-concurrent-per-client", "256"}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
+	p.store = data
 	line, err := p.wait(`"msg":"listening"`)
 	if err != nil {
 		return nil, "", err
