@@ -349,6 +349,21 @@ func TestConflictingDurableIsAUsageError(t *testing.T) {
 	}
 }
 
+// TestStopWhileWaitingIsNotAFailure: stopped (a signal cancels run's
+// context) while it waits for its broker, with a replay to do, the archive
+// ends without an error, and so with status 0.
+func TestStopWhileWaitingIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	srv.Stop()
+	r := clitest.Start(t, run, []string{"--nats-url", srv.URL(), "--dir", filepath.Join(t.TempDir(), "archive"), "--replay"}, nil)
+	r.Logs.Wait(t, "waiting for the stream and the consumer")
+	if err := r.Stop(t); err != nil {
+		t.Errorf("session-archive stopped while waiting for its broker = %v, want nil", err)
+	}
+	r.Logs.Wait(t, "stopped before consuming")
+}
+
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
 	clitest.CheckHelpInReadme(t, run)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 )
 
 // bin holds the commands built once, for the tests that run the bridge as
@@ -59,4 +60,22 @@ func TestProcessStopsCleanlyOnSIGTERM(t *testing.T) {
 	if code := p.Exit(t); code != 0 {
 		t.Errorf("storylane-bridge after SIGINT exited %d, want 0", code)
 	}
+}
+
+// TestProcessStopsCleanlyWhileWaitingForTheBroker: a bridge stopped while
+// it waits for its broker has accepted nothing and failed at nothing, so a
+// SIGTERM then (an orchestrator rolling it during a broker outage) ends it
+// with status 0, as one after start-up does.
+func TestProcessStopsCleanlyWhileWaitingForTheBroker(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	srv.Stop()
+	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET=" + testSecret, "NATS_URL=" + srv.URL()},
+		"--listen", "127.0.0.1:0")
+	p.Logs.Wait(t, "waiting for the stream")
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Exit(t); code != 0 {
+		t.Fatalf("storylane-bridge after SIGTERM while waiting for its broker exited %d, want 0; output:\n%s", code, p.Logs)
+	}
+	p.Logs.Wait(t, "stopped before the stream was ready")
 }

@@ -80,6 +80,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	if err := ensureStream(ctx, js, cfg, logger); err != nil {
+		if cli.Interrupted(ctx, err) {
+			// Stopped while waiting for the broker: nothing was accepted.
+			logger.Info("stopped before the stream was ready", zap.Error(err))
+			return nil
+		}
 		return err
 	}
 	pub := broker.NewPublisher(js, cfg.stream.Name)

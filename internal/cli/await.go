@@ -42,6 +42,14 @@ func Await(ctx context.Context, logger *zap.Logger, what string, fn func(context
 	}
 }
 
+// Interrupted reports whether err ended a wait, or the work before a
+// command's main loop, because ctx was cancelled: a signal cancels a
+// command's context, and a command asked to stop before it began its work
+// has not failed. A usage error is never an interruption.
+func Interrupted(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && !errors.Is(err, ErrUsage)
+}
+
 // StartTracing sets up tracing for a command and returns its provider and a
 // function that flushes it, with a fresh timeout, at exit.
 func StartTracing(ctx context.Context, endpoint, service string, logger *zap.Logger) (trace.TracerProvider, func(), error) {

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -114,6 +115,30 @@ func TestExit(t *testing.T) {
 		}
 		if tt.code != 0 && !strings.HasPrefix(stderr.String(), "tool: ") {
 			t.Errorf("Exit(%v) printed %q, want it prefixed with the command", tt.err, stderr.String())
+		}
+	}
+}
+
+func TestInterrupted(t *testing.T) {
+	t.Parallel()
+	stopped, cancel := context.WithCancel(t.Context())
+	cancel()
+	waiting := fmt.Errorf("waiting for the stream: %w", context.Canceled)
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"stopped while waiting", stopped, waiting, true},
+		{"stopped, another error", stopped, errors.New("connection refused"), true},
+		{"stopped after success", stopped, nil, false},
+		{"a usage error while stopping", stopped, fmt.Errorf("%w: deliver policy", cli.ErrUsage), false},
+		{"not stopped", t.Context(), waiting, false},
+	}
+	for _, tt := range tests {
+		if got := cli.Interrupted(tt.ctx, tt.err); got != tt.want {
+			t.Errorf("%s: Interrupted(ctx, %v) = %t, want %t", tt.name, tt.err, got, tt.want)
 		}
 	}
 }

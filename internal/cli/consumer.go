@@ -137,6 +137,12 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		cons, err = open(ctx, js, c.Consumer, handler, logger, append([]consume.Option{consume.WithMetrics(metrics), consume.WithTracer(tp.Tracer("storylane-bridge/consume"))}, opts...)...)
 		return err
 	})
+	if Interrupted(ctx, err) {
+		// Stopped while waiting for the broker, or during a replay: the
+		// next start goes on from where the durable and the archive are.
+		logger.Info("stopped before consuming", zap.String("durable", c.Consumer.Durable), zap.Error(err))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
