@@ -364,6 +364,22 @@ func TestStopWhileWaitingIsNotAFailure(t *testing.T) {
 	r.Logs.Wait(t, "stopped before consuming")
 }
 
+// TestReplayIntoABrokenArchiveFails: an archive that breaks during a
+// replay (here a partition that cannot be opened) ends the process with an
+// error, not with the clean exit of a stop, though it stops the same way.
+func TestReplayIntoABrokenArchiveFails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.publish(t, 0, 1) // viewed on 2024-05-17
+	if err := os.MkdirAll(filepath.Join(f.dir, "dt=2024-05-17", "sessions.ndjson"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := clitest.Start(t, run, []string{"--nats-url", f.nats.URL(), "--dir", f.dir, "--replay"}, nil)
+	if err := r.Wait(t); err == nil || !strings.Contains(err.Error(), "sessions.ndjson") {
+		t.Errorf("session-archive --replay into a partition it cannot open = %v, want the partition's error", err)
+	}
+}
+
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
 	clitest.CheckHelpInReadme(t, run)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 )
 
 // frontDoor is the public listener's handler. While the bridge starts
@@ -57,6 +58,17 @@ type publicServer struct {
 }
 
 func listenPublic(cfg config, handler http.Handler, logger *zap.Logger) (*publicServer, error) {
+	// The key pair is read now, not by ServeTLS in its goroutine: a bad
+	// one is a usage error at start-up, not a failure nobody reads while
+	// the bridge waits for its broker.
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --tls-cert, --tls-key: %w", cli.ErrUsage, err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{pair}
+	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.listen, err)
@@ -79,11 +91,11 @@ func listenPublic(cfg config, handler http.Handler, logger *zap.Logger) (*public
 		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          admin.ErrorLog(logger, "http"),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSConfig:         tlsConfig,
 	}}
 	go func() {
 		if cfg.tlsCert != "" {
-			p.errc <- p.srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			p.errc <- p.srv.ServeTLS(ln, "", "") // the pair is in TLSConfig
 			return
 		}
 		p.errc <- p.srv.Serve(ln)

@@ -82,8 +82,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := ensureStream(ctx, js, cfg, logger); err != nil {
 		if cli.Interrupted(ctx, err) {
 			// Stopped while waiting for the broker: nothing was accepted.
+			// A listener that failed meanwhile is still a failure.
 			logger.Info("stopped before the stream was ready", zap.Error(err))
-			return nil
+			return public.shutdown()
 		}
 		return err
 	}

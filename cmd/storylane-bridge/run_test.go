@@ -147,6 +147,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"max body over NATS's limit", base, []string{"--max-body", "67108864"}},
 		{"sync interval", base, []string{"--sync-interval", "sometimes"}},
 		{"negative sync interval", base, []string{"--sync-interval", "-1s"}},
+		{"TLS files that are not there", base, []string{"--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,9 +102,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		cons, err = js.OrderedConsumer(ctx, cfg.stream, cfg.consumerConfig(time.Now()))
 		return err
 	})
-	if cli.Interrupted(ctx, err) {
-		return nil // Ctrl-C before the stream answered ends tail as it does after
-	}
 	if err != nil {
 		return err
 	}

@@ -121,19 +121,6 @@ func TestFollowsNewSessions(t *testing.T) {
 	}
 }
 
-// TestStopWhileWaitingIsNotAnError: Ctrl-C while tail waits for its broker
-// ends it as Ctrl-C while it follows the stream does, without an error.
-func TestStopWhileWaitingIsNotAnError(t *testing.T) {
-	t.Parallel()
-	srv := natstest.Start(t)
-	srv.Stop()
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	if err := run(ctx, []string{"--nats-url", srv.URL()}, clitest.Env(nil), io.Discard); err != nil {
-		t.Errorf("storylane-tail stopped while waiting for its broker = %v, want nil", err)
-	}
-}
-
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	for name, args := range map[string][]string{

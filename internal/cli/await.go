@@ -35,7 +35,8 @@ func Await(ctx context.Context, logger *zap.Logger, what string, fn func(context
 		logger.Warn("waiting for "+what, zap.Error(err), zap.Duration("retry_in", wait))
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+			// The last attempt's error says why it was still waiting.
+			return fmt.Errorf("waiting for %s: %w", what, errors.Join(ctx.Err(), err))
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 10*time.Second)
@@ -45,9 +46,11 @@ func Await(ctx context.Context, logger *zap.Logger, what string, fn func(context
 // Interrupted reports whether err ended a wait, or the work before a
 // command's main loop, because ctx was cancelled: a signal cancels a
 // command's context, and a command asked to stop before it began its work
-// has not failed. A usage error is never an interruption.
+// has not failed. Only an error that is the cancellation counts (as
+// Await's are when ctx is done): a usage error, a deadline, or a failure
+// that happened to come with the signal is still an error.
 func Interrupted(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() != nil && !errors.Is(err, ErrUsage)
+	return errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled) && !errors.Is(err, ErrUsage)
 }
 
 // StartTracing sets up tracing for a command and returns its provider and a
