@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -200,7 +200,7 @@ func TestInterrupted(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out clitest.Logs // safe for the logger's flushing goroutine
 	logger, stop, err := cli.NewLogger(cli.LogConfig{Format: "json", Level: "warn"}, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestNewLogger(t *testing.T) {
 // Info lines wait in the buffer until it is written out: by stop here.
 func TestNewLoggerBuffersInfo(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out clitest.Logs // safe for the logger's flushing goroutine
 	logger, stop, err := cli.NewLogger(cli.LogConfig{Format: "json", Level: "info"}, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -234,24 +234,6 @@ func TestNewLoggerBuffersInfo(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], `"first"`) || !strings.Contains(lines[1], `"k":"v"`) {
 		t.Errorf("NewLogger wrote %q after stop, want both info lines", out.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's flushing goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSigningSecret(t *testing.T) {
