@@ -26,11 +26,7 @@ func (s *suite) throughput(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		bare, err := s.start("barebridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret}, "-nats", url)
-		if err != nil {
-			return err
-		}
-		line, err := bare.wait("listening")
+		bare, addr, err := s.bareBridge(url)
 		if err != nil {
 			return err
 		}
@@ -39,12 +35,9 @@ func (s *suite) throughput(ctx context.Context) error {
 			return err
 		}
 		s.results["direct-"+conc] = rs[0]
-		rs, err = s.load(ctx, "--url", "http://"+strings.TrimPrefix(line, "listening ")+"/webhooks/storylane", "--label", "bare bridge",
-			"--concurrency", conc, "--duration", runFor, "--pid", strconv.Itoa(bare.cmd.Process.Pid))
-		if err != nil {
+		if err := s.measure(ctx, "bare-"+conc, bare, addr, "bare bridge", "--concurrency", conc); err != nil {
 			return err
 		}
-		s.results["bare-"+conc] = rs[0]
 		bare.stop()
 		srv.stop()
 
@@ -56,16 +49,40 @@ func (s *suite) throughput(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		rs, err = s.load(ctx, "--url", "http://"+addr+"/webhooks/storylane", "--label", "storylane-bridge",
-			"--concurrency", conc, "--duration", runFor, "--pid", strconv.Itoa(bridge.cmd.Process.Pid))
-		if err != nil {
+		if err := s.measure(ctx, "bridge-"+conc, bridge, addr, "storylane-bridge", "--concurrency", conc); err != nil {
 			return err
 		}
-		s.results["bridge-"+conc] = rs[0]
 		bridge.stop()
 		srv.stop()
 	}
 	return nil
+}
+
+// measure runs the load generator for runFor against the webhook path of
+// target p, serving at addr, measures p's CPU and memory, and keeps the
+// result under key.
+func (s *suite) measure(ctx context.Context, key string, p *proc, addr, label string, args ...string) error {
+	rs, err := s.load(ctx, append([]string{"--url", "http://" + addr + "/webhooks/storylane", "--label", label,
+		"--duration", runFor, "--pid", strconv.Itoa(p.cmd.Process.Pid)}, args...)...)
+	if err != nil {
+		return err
+	}
+	s.results[key] = rs[0]
+	return nil
+}
+
+// bareBridge starts the bare bridge in front of the nats-server at url and
+// returns it with its address.
+func (s *suite) bareBridge(url string) (*proc, string, error) {
+	p, err := s.start("barebridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret}, "-nats", url)
+	if err != nil {
+		return nil, "", err
+	}
+	line, err := p.wait("listening")
+	if err != nil {
+		return nil, "", err
+	}
+	return p, strings.TrimPrefix(line, "listening "), nil
 }
 
 // bridge starts storylane-bridge, every feature on and logging at info. The
@@ -103,29 +120,18 @@ func (s *suite) openLoop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rs, err := s.load(ctx, "--url", "http://"+addr+"/webhooks/storylane", "--label", "storylane-bridge, half peak", "--mode", "open",
-		"--rate", rate, "--concurrency", "64", "--duration", runFor, "--pid", strconv.Itoa(bridge.cmd.Process.Pid))
+	open := []string{"--mode", "open", "--rate", rate, "--concurrency", "64"}
+	err = s.measure(ctx, "bridge-open-half", bridge, addr, "storylane-bridge, half peak", open...)
 	bridge.stop()
 	if err != nil {
 		return err
 	}
-	s.results["bridge-open-half"] = rs[0]
-	bare, err := s.start("barebridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret}, "-nats", url)
+	bare, addr, err := s.bareBridge(url)
 	if err != nil {
 		return err
 	}
 	defer bare.stop()
-	line, err := bare.wait("listening")
-	if err != nil {
-		return err
-	}
-	rs, err = s.load(ctx, "--url", "http://"+strings.TrimPrefix(line, "listening ")+"/webhooks/storylane", "--label", "bare bridge, same rate", "--mode", "open",
-		"--rate", rate, "--concurrency", "64", "--duration", runFor, "--pid", strconv.Itoa(bare.cmd.Process.Pid))
-	if err != nil {
-		return err
-	}
-	s.results["bare-open-half"] = rs[0]
-	return nil
+	return s.measure(ctx, "bare-open-half", bare, addr, "bare bridge, same rate", open...)
 }
 
 // embedded measures storylane-bridge on its embedded broker.
@@ -135,13 +141,7 @@ func (s *suite) embedded(ctx context.Context) error {
 		return err
 	}
 	defer bridge.stop()
-	rs, err := s.load(ctx, "--url", "http://"+addr+"/webhooks/storylane", "--label", "storylane-bridge, embedded broker",
-		"--concurrency", "64", "--duration", runFor, "--pid", strconv.Itoa(bridge.cmd.Process.Pid))
-	if err != nil {
-		return err
-	}
-	s.results["bridge-embedded-64"] = rs[0]
-	return nil
+	return s.measure(ctx, "bridge-embedded-64", bridge, addr, "storylane-bridge, embedded broker", "--concurrency", "64")
 }
 
 // replay stores 100k events and times session-archive reading them all:
