@@ -50,6 +50,9 @@ type config struct {
 	maxPerClient            int
 	maxConnections          int
 	maxConnectionsPerClient int
+	queueTimeout            time.Duration
+	maxQueued               int
+	maxBufferedBytes        int64
 	rateLimit               float64
 	rateBurst               int
 	trustedProxies          cli.StringList
@@ -68,7 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	var c config
 	f := cli.NewFlagSet("storylane-bridge", synopsis, stdout)
 	f.StringVar(&c.listen, "listen", "BRIDGE_LISTEN", ":8080", "`address` of the webhook and health endpoints")
-	f.Int64Var(&c.maxBody, "max-body", "BRIDGE_MAX_BODY", ingress.DefaultMaxBody, "largest webhook body accepted, in `bytes`; larger gets 413")
+	f.Int64Var(&c.maxBody, "max-body", "BRIDGE_MAX_BODY", ingress.DefaultMaxBody, "largest webhook body accepted, in `bytes`; larger gets 413 (Storylane's payloads are about 2 KB)")
 	f.StringVar(&c.source, "source", "BRIDGE_SOURCE", cloudevent.DefaultSource, "CloudEvents `source` of every event")
 	f.DurationVar(&c.publishTimeout, "publish-timeout", "BRIDGE_PUBLISH_TIMEOUT", ingress.DefaultPublishTimeout, "how long a webhook waits for JetStream's ack before a 503")
 	f.IntVar(&c.maxPendingAcks, "max-pending-acks", "BRIDGE_MAX_PENDING_ACKS", 1024, "events published and not yet acknowledged by JetStream; beyond, webhooks wait, then get 503")
@@ -91,10 +94,13 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringVar(&c.adminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz), off the public port; empty for none")
 	f.StringVar(&c.tlsCert, "tls-cert", "BRIDGE_TLS_CERT", "", "serve HTTPS with this certificate `file` (and --tls-key)")
 	f.StringVar(&c.tlsKey, "tls-key", "BRIDGE_TLS_KEY", "", "private key `file` of --tls-cert")
-	f.IntVar(&c.maxConcurrent, "max-concurrent", "BRIDGE_MAX_CONCURRENT", 256, "webhooks handled at once; beyond, 503 with Retry-After; 0 for no bound")
-	f.IntVar(&c.maxPerClient, "max-concurrent-per-client", "BRIDGE_MAX_CONCURRENT_PER_CLIENT", 32, "webhooks one client address (IPv6: /64) has in flight; beyond, 503; 0 for no bound")
-	f.IntVar(&c.maxConnections, "max-connections", "BRIDGE_MAX_CONNECTIONS", 4096, "open client connections; beyond, new ones wait; 0 for no bound")
-	f.IntVar(&c.maxConnectionsPerClient, "max-connections-per-client", "BRIDGE_MAX_CONNECTIONS_PER_CLIENT", 64, "open connections from one address (trusted proxies exempt); beyond, closed at once; 0 for no bound")
+	f.IntVar(&c.maxConcurrent, "max-concurrent", "BRIDGE_MAX_CONCURRENT", 256, "webhooks handled at once; beyond, a webhook waits its turn (--queue-timeout), then gets 503 with Retry-After; 0 for no bound")
+	f.IntVar(&c.maxPerClient, "max-concurrent-per-client", "BRIDGE_MAX_CONCURRENT_PER_CLIENT", 128, "webhooks one client (an address, an IPv6 /64, or behind --trusted-proxies the forwarded address) has handled at once; beyond, it waits its turn; 0 for no bound")
+	f.DurationVar(&c.queueTimeout, "queue-timeout", "BRIDGE_QUEUE_TIMEOUT", ingress.DefaultQueueTimeout, "how long a webhook over a bound waits for its turn, or for room for its body, before a 503")
+	f.IntVar(&c.maxQueued, "max-queued", "BRIDGE_MAX_QUEUED", ingress.DefaultMaxQueued, "webhooks waiting for their turn at once; beyond, 503 at once")
+	f.Int64Var(&c.maxBufferedBytes, "max-buffered-bytes", "BRIDGE_MAX_BUFFERED_BYTES", ingress.DefaultMaxBufferedBytes, "request body `bytes` held in memory at once, past 8 KiB a webhook; a body finding no room waits (--queue-timeout), then gets 503")
+	f.IntVar(&c.maxConnections, "max-connections", "BRIDGE_MAX_CONNECTIONS", 4096, "open client connections; at the bound the one idle longest, or waiting over 1s for its headers, is closed to make room, and a new one is refused (503) only if all are serving; 0 for no bound")
+	f.IntVar(&c.maxConnectionsPerClient, "max-connections-per-client", "BRIDGE_MAX_CONNECTIONS_PER_CLIENT", 1024, "open connections from one address (trusted proxies exempt), made room for as with --max-connections; 0 for no bound")
 	f.Float64Var(&c.rateLimit, "rate-limit", "BRIDGE_RATE_LIMIT", 0, "webhooks per second allowed to one client address (429 beyond); 0 for no limit")
 	f.IntVar(&c.rateBurst, "rate-burst", "BRIDGE_RATE_BURST", 20, "burst allowed above --rate-limit")
 	f.StringListVar(&c.trustedProxies, "trusted-proxies", "BRIDGE_TRUSTED_PROXIES", "`CIDRs` of proxies whose X-Forwarded-For names the client, comma-separated")
@@ -153,6 +159,12 @@ func (c config) validate() error {
 	}
 	if c.maxConcurrent < 0 || c.maxPerClient < 0 || c.maxConnections < 0 || c.maxConnectionsPerClient < 0 || c.rateLimit < 0 || c.rateBurst < 1 || c.maxHeaderBytes < 1024 {
 		problems = append(problems, "--max-concurrent, --max-connections and --rate-limit cannot be negative, --rate-burst is at least 1, --max-header-bytes at least 1024")
+	}
+	if c.queueTimeout <= 0 || c.maxQueued < 1 {
+		problems = append(problems, "--queue-timeout must be positive and --max-queued at least 1")
+	}
+	if c.maxBufferedBytes <= c.maxBody {
+		problems = append(problems, "--max-buffered-bytes must be larger than --max-body")
 	}
 	if c.maxPendingAcks < 1 {
 		problems = append(problems, "--max-pending-acks must be at least 1")

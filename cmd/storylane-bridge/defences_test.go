@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/internal/tlstest"
 )
@@ -164,9 +165,10 @@ func TestRunReturnsWhenItCannotListen(t *testing.T) {
 	}
 }
 
-// TestConnectionsPerClientAreBounded: a client past its share of open
-// connections is closed at accept, and served again once it closes some.
-func TestConnectionsPerClientAreBounded(t *testing.T) {
+// TestConnectionsPerClientMakeRoom: past a client's share of connections,
+// the one that has waited longest for its headers is closed to make room,
+// and the new one is served.
+func TestConnectionsPerClientMakeRoom(t *testing.T) {
 	t.Parallel()
 	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
 		"--max-connections-per-client", "3"}, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
@@ -180,29 +182,17 @@ func TestConnectionsPerClientAreBounded(t *testing.T) {
 		defer c.Close()
 		held = append(held, c)
 	}
-	time.Sleep(100 * time.Millisecond) // accepted and counted
-	extra, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	time.Sleep(connlimit.DefaultNewGrace + 100*time.Millisecond) // past their grace
+	if a := post(t, "http://"+addr, []byte(`{"id":"room"}`), testSecret); a.status != http.StatusOK {
+		t.Fatalf("POST past the client's share of connections = %d, want 200", a.status)
 	}
-	defer extra.Close()
-	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := extra.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Errorf("a fourth connection from one client read %v, want it closed at once", err)
+	held[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("the oldest silent connection read %v, want it closed to make room", err)
 	}
-	held[0].Close()
-	body := []byte(`{"id":"after"}`)
-	waitUntil(t, "a webhook served again", func() bool {
-		// The share comes back once the server has seen the close.
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/storylane", bytes.NewReader(body))
-		req.Header.Set("x-storylane-signature", storylane.Sign(body, []byte(testSecret)))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	if line := b.Logs.Wait(t, "connection closed to make room"); line["bound"] != "per_client" || line["state"] != "new" {
+		t.Errorf("eviction logged as %v, want bound per_client, state new", line)
+	}
 }
 
 func isTimeout(err error) bool {

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/net/netutil"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
+	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 )
 
 // frontDoor is the public listener's handler. While the bridge starts
@@ -57,7 +58,7 @@ type publicServer struct {
 	err    error
 }
 
-func listenPublic(cfg config, handler http.Handler, logger *zap.Logger) (*publicServer, error) {
+func listenPublic(cfg config, handler http.Handler, metrics *connlimit.Metrics, logger *zap.Logger) (*publicServer, error) {
 	// The key pair is read now, not by ServeTLS in its goroutine: a bad
 	// one is a usage error at start-up, not a failure nobody reads while
 	// the bridge waits for its broker.
@@ -73,25 +74,30 @@ func listenPublic(cfg config, handler http.Handler, logger *zap.Logger) (*public
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
-	// Refused at accept, before a goroutine or a buffer is spent on them:
-	// addresses outside the allow-list (unless a trusted proxy stands in
-	// between, when only the request says who the client is), and a client
-	// past its share of connections.
-	ln = newGuardListener(ln, cfg.maxConnectionsPerClient, cfg.trusted, cfg.allowed)
-	if cfg.maxConnections > 0 {
-		// Past the bound, connections wait in the kernel's backlog instead
-		// of each costing a goroutine and buffers here.
-		ln = netutil.LimitListener(ln, cfg.maxConnections)
+	// At a connection bound the connection idle longest, or waiting longest
+	// for its headers, makes room; only when every one is serving a request
+	// is a new one refused. Peers outside the allow-list are closed at
+	// accept, unless a trusted proxy stands in between, when only the
+	// request says who the client is.
+	allowed := cfg.allowed
+	if len(cfg.trusted) > 0 {
+		allowed = nil
 	}
+	conns := connlimit.New(connlimit.Config{MaxConns: cfg.maxConnections, MaxPerClient: cfg.maxConnectionsPerClient,
+		Exempt: cfg.trusted, Allow: allowed, Key: ingress.ClientKey, PlainHTTP: cfg.tlsCert == ""}, logger, metrics)
+	ln = conns.Listener(ln)
 	p := &publicServer{ln: ln, errc: make(chan error, 1), logger: logger, grace: cfg.shutdownTimeout, srv: &http.Server{
 		Handler:           handler,
+		ConnState:         conns.ConnState,
 		ReadHeaderTimeout: cfg.readHeaderTimeout,
 		ReadTimeout:       cfg.readTimeout,
-		WriteTimeout:      cfg.readTimeout + cfg.publishTimeout + 10*time.Second,
-		IdleTimeout:       cfg.idleTimeout,
-		MaxHeaderBytes:    cfg.maxHeaderBytes,
-		ErrorLog:          admin.ErrorLog(logger, "http"),
-		TLSConfig:         tlsConfig,
+		// Room for the waits of a webhook: for its turn, for room for its
+		// body, and for its ack.
+		WriteTimeout:   cfg.readTimeout + 2*cfg.queueTimeout + cfg.publishTimeout + 10*time.Second,
+		IdleTimeout:    cfg.idleTimeout,
+		MaxHeaderBytes: cfg.maxHeaderBytes,
+		ErrorLog:       admin.ErrorLog(logger, "http"),
+		TLSConfig:      tlsConfig,
 	}}
 	go func() {
 		if cfg.tlsCert != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer stopLog()
+	logMemoryLimit(cfg, logger)
 	ctx, cancel := context.WithCancel(ctx)
 	var background sync.WaitGroup
 	defer func() {
@@ -62,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	closeBroker := func() {}
 	defer func() { closeBroker() }()
 	front := &frontDoor{}
-	public, err := listenPublic(cfg, front, logger)
+	public, err := listenPublic(cfg, front, connlimit.NewMetrics(reg), logger)
 	if err != nil {
 		return err
 	}
@@ -103,6 +105,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Subjects:               cfg.stream.Subjects,
 		MaxConcurrent:          cfg.maxConcurrent,
 		MaxConcurrentPerClient: cfg.maxPerClient,
+		QueueTimeout:           cfg.queueTimeout,
+		MaxQueued:              cfg.maxQueued,
+		MaxBufferedBytes:       cfg.maxBufferedBytes,
 		RateLimit:              cfg.rateLimit,
 		RateBurst:              cfg.rateBurst,
 		TrustedProxies:         cfg.trusted,

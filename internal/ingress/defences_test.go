@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 )
@@ -62,10 +63,11 @@ func TestRateLimitPerClient(t *testing.T) {
 }
 
 // TestShedsBeyondMaxConcurrent holds a webhook mid-body so the only slot is
-// taken, and checks the next is answered 503 at once.
+// taken, and checks the next is answered 503 once its wait is over, with
+// the bound in the log line.
 func TestShedsBeyondMaxConcurrent(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, ingress.Config{MaxConcurrent: 1})
+	h := newHarness(t, ingress.Config{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond})
 	pr, pw := newSlowBody()
 	done := make(chan error, 1)
 	go func() {
@@ -81,6 +83,9 @@ func TestShedsBeyondMaxConcurrent(t *testing.T) {
 	res := h.post(t, body, sign(body, secret1))
 	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
 		t.Errorf("POST while the only slot is busy = %d (Retry-After %q), want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
+	}
+	if n := h.logs.FilterField(zap.String("refused_by", "max-concurrent")).Len(); n != 1 {
+		t.Errorf("%d log lines say refused_by max-concurrent, want 1", n)
 	}
 	pw.finish()
 	<-done
@@ -191,5 +196,34 @@ func TestRejectionsAreLoggedAtABoundedRate(t *testing.T) {
 	}
 	if !found && len(lines) < 201 {
 		t.Error("no log line says how many rejections were not logged")
+	}
+}
+
+// TestUntrustedForwardedForIsReportedOnce: a peer outside --trusted-proxies
+// that sends X-Forwarded-For is likely a proxy someone forgot to trust; the
+// first such request is logged, every one counted, and the header ignored.
+func TestUntrustedForwardedForIsReportedOnce(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, ingress.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, ingress.NewMetrics(reg))
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, h.url+"/healthz", nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		h.do(t, req)
+	}
+	h.get(t, "/healthz")
+	if n := h.logs.FilterMessageSnippet("X-Forwarded-For from a peer not in --trusted-proxies").Len(); n != 1 {
+		t.Errorf("%d warnings about an untrusted X-Forwarded-For, want 1", n)
+	}
+	if n := h.logs.FilterField(zap.String("client", "198.51.100.7")).Len(); n != 0 {
+		t.Errorf("%d lines name the forwarded address as the client, want 0: the header is not trusted", n)
+	}
+	want := `
+# HELP storylane_bridge_untrusted_forwarded_requests_total Requests with X-Forwarded-For from a peer outside --trusted-proxies, whose header is ignored: a proxy in front that is not trusted is a likely misconfiguration.
+# TYPE storylane_bridge_untrusted_forwarded_requests_total counter
+storylane_bridge_untrusted_forwarded_requests_total 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "storylane_bridge_untrusted_forwarded_requests_total"); err != nil {
+		t.Error(err)
 	}
 }

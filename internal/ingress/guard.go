@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
 
@@ -146,50 +147,55 @@ func retryAfterSeconds(d time.Duration) string {
 
 // guard wraps the webhook handler with the defences against hostile or
 // excessive traffic, cheapest first: the allow-list (403), the per-client
-// rate limit (429), then the bound on webhooks handled at once (503), so a
-// flood is refused before its bodies are read.
+// rate limit (429), then the bounds on webhooks handled at once, where a
+// webhook waits its turn for a while before it is shed (503): all before
+// its body is read.
 func (s *Server) guard(next http.Handler) http.Handler {
-	var slots chan struct{}
-	if s.cfg.MaxConcurrent > 0 {
-		slots = make(chan struct{}, s.cfg.MaxConcurrent)
-	}
 	var lims *limiters
 	if s.cfg.RateLimit > 0 {
 		lims = newLimiters(s.cfg.RateLimit, s.cfg.RateBurst)
 	}
-	perClient := newClientSlots(s.cfg.MaxConcurrentPerClient)
+	admit := newAdmission(s.cfg.MaxConcurrent, s.cfg.MaxConcurrentPerClient, s.cfg.MaxQueued, s.cfg.QueueTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := s.client(r)
 		if len(s.cfg.AllowCIDRs) > 0 && !inAny(ip, s.cfg.AllowCIDRs) {
-			s.reject(w, r, outcomeForbidden, http.StatusForbidden, "source address not allowed", "")
+			s.refuse(w, r, boundAllowCIDRs, outcomeForbidden, http.StatusForbidden, "source address not allowed", "")
 			return
 		}
 		key := ClientKey(ip)
 		if lims != nil {
 			if ok, wait := lims.allow(key, s.cfg.Now()); !ok {
-				s.reject(w, r, outcomeRateLimited, http.StatusTooManyRequests, "too many requests", retryAfterSeconds(wait))
+				s.refuse(w, r, boundRateLimit, outcomeRateLimited, http.StatusTooManyRequests, "too many requests", retryAfterSeconds(wait))
 				return
 			}
 		}
-		// One client cannot take every slot, with slow bodies say.
-		if !perClient.take(key) {
-			s.reject(w, r, outcomeShed, http.StatusServiceUnavailable, "too many requests in flight from this client, retry later", "1")
+		leave, bound := admit.enter(r.Context(), key)
+		if leave == nil {
+			s.shed(w, r, bound)
 			return
 		}
-		defer perClient.give(key)
-		if slots != nil {
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-			default:
-				s.reject(w, r, outcomeShed, http.StatusServiceUnavailable, "overloaded, retry later", "1")
-				return
-			}
-		}
+		defer leave()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// shed answers 503 to a webhook that found no room in time under bound.
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, bound string) {
+	msg := "overloaded, retry later"
+	if bound == boundPerClient {
+		msg = "too many requests in flight from this client, retry later"
+	}
+	s.refuse(w, r, bound, outcomeShed, http.StatusServiceUnavailable, msg, "1")
+}
+
+// refuse answers a webhook refused by one of the defences, and says which
+// in its log line and metric.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, bound, outcome string, status int, msg, retryAfter string) {
+	s.metrics.refused(bound)
+	annotate(r, zap.String("refused_by", bound))
+	s.reject(w, r, outcome, status, msg, retryAfter)
 }
 
 // reject answers a request refused before it was read.
@@ -200,39 +206,4 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, outcome string, 
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeError(w, r, status, msg)
-}
-
-// clientSlots bounds the requests one client has in flight at once.
-type clientSlots struct {
-	max    int
-	mu     sync.Mutex
-	counts map[netip.Addr]int
-}
-
-func newClientSlots(max int) *clientSlots {
-	return &clientSlots{max: max, counts: map[netip.Addr]int{}}
-}
-
-func (c *clientSlots) take(key netip.Addr) bool {
-	if c.max <= 0 {
-		return true
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.counts[key] >= c.max {
-		return false
-	}
-	c.counts[key]++
-	return true
-}
-
-func (c *clientSlots) give(key netip.Addr) {
-	if c.max <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.counts[key]--; c.counts[key] <= 0 {
-		delete(c.counts, key)
-	}
 }

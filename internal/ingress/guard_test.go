@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -118,18 +119,52 @@ func TestLimitersStayBounded(t *testing.T) {
 	}
 }
 
-func TestClientSlots(t *testing.T) {
+func TestAdmission(t *testing.T) {
 	t.Parallel()
-	c := newClientSlots(2)
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	if !c.take(a) || !c.take(a) || c.take(a) {
-		t.Error("client a: want two slots, then none")
+	ctx := context.Background()
+	adm := newAdmission(3, 2, 1, 20*time.Millisecond)
+	var leaves []func()
+	for i := range 2 {
+		leave, bound := adm.enter(ctx, a)
+		if leave == nil {
+			t.Fatalf("enter(a) %d = shed by %s, want a slot", i, bound)
+		}
+		leaves = append(leaves, leave)
 	}
-	if !c.take(b) {
-		t.Error("client b refused while a holds its own slots")
+	if leave, bound := adm.enter(ctx, a); leave != nil || bound != boundPerClient {
+		t.Errorf("enter(a) past its share = %v, want shed by %s", bound, boundPerClient)
 	}
-	c.give(a)
-	if !c.take(a) {
-		t.Error("client a refused after giving a slot back")
+	leave, bound := adm.enter(ctx, b)
+	if leave == nil {
+		t.Fatalf("enter(b) while a holds its share = shed by %s, want a slot", bound)
+	}
+	leaves = append(leaves, leave)
+	if leave, bound := adm.enter(ctx, b); leave != nil || bound != boundConcurrent {
+		t.Errorf("enter(b) with every slot taken = %v, want shed by %s", bound, boundConcurrent)
+	}
+	// A waiter gets the slot given back while it waits.
+	adm.wait = 5 * time.Second
+	got := make(chan func())
+	go func() { leave, _ := adm.enter(ctx, b); got <- leave }()
+	for adm.queued.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if leave, bound := adm.enter(ctx, b); leave != nil || bound != boundQueued {
+		t.Errorf("enter(b) with the queue full = %v, want shed by %s", bound, boundQueued)
+	}
+	leaves[0]()
+	if leave := <-got; leave == nil {
+		t.Error("a waiter was shed although a slot was given back")
+	} else {
+		leave()
+	}
+	for _, leave := range leaves[1:] {
+		leave()
+	}
+	adm.mu.Lock()
+	defer adm.mu.Unlock()
+	if len(adm.clients) != 0 {
+		t.Errorf("%d clients remembered after every slot was given back, want 0", len(adm.clients))
 	}
 }

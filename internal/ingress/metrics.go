@@ -17,6 +17,8 @@ type Metrics struct {
 	payloadBytes prometheus.Histogram
 	publishTime  prometheus.Histogram
 	inFlight     prometheus.Gauge
+	refusals     *prometheus.CounterVec
+	forwarded    prometheus.Counter
 
 	// Counters looked up once rather than by label values per request.
 	outcomes map[string]prometheus.Counter
@@ -79,7 +81,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Webhooks being handled now.",
 		}),
 	}
-	reg.MustRegister(m.webhooks, m.httpRequests, m.signatureBad, m.keyMatches, m.payloadBytes, m.publishTime, m.inFlight)
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storylane_bridge_refusals_total",
+		Help: "Webhooks refused by a defence, by the flag of the bound that refused them: max-concurrent, max-concurrent-per-client, max-queued, max-buffered-bytes (503 after waiting), rate-limit (429), allow-cidrs (403).",
+	}, []string{"bound"})
+	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "storylane_bridge_untrusted_forwarded_requests_total",
+		Help: "Requests with X-Forwarded-For from a peer outside --trusted-proxies, whose header is ignored: a proxy in front that is not trusted is a likely misconfiguration.",
+	})
+	reg.MustRegister(m.webhooks, m.httpRequests, m.signatureBad, m.keyMatches, m.payloadBytes, m.publishTime, m.inFlight, m.refusals, m.forwarded)
 	// Every outcome and reason from the start, at zero, so that rates and
 	// alerts over them work before the first one happens.
 	m.outcomes = map[string]prometheus.Counter{}
@@ -90,10 +100,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"missing", "malformed", "mismatch"} {
 		m.signatureBad.WithLabelValues(r)
 	}
+	for _, b := range []string{boundConcurrent, boundPerClient, boundQueued, boundBufferedBytes, boundRateLimit, boundAllowCIDRs} {
+		m.refusals.WithLabelValues(b)
+	}
 	return m
 }
 
 func (m *Metrics) webhook(outcome string) { m.outcomes[outcome].Inc() }
+
+func (m *Metrics) refused(bound string) { m.refusals.WithLabelValues(bound).Inc() }
 
 // key counts a match of the secret at position i; a position appears in
 // the metrics once it has matched.

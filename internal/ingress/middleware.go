@@ -94,8 +94,12 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		// A request id is taken from a trusted proxy only: anyone else
 		// could use it to forge log correlation.
 		peer := peerIP(r)
+		trusted := inAny(peer, s.cfg.TrustedProxies)
+		if !trusted && len(r.Header["X-Forwarded-For"]) > 0 {
+			s.untrustedForward(peer)
+		}
 		info := &requestInfo{id: r.Header.Get(RequestIDHeader), client: clientIPFrom(r, peer, s.cfg.TrustedProxies)}
-		if info.id == "" || !inAny(peer, s.cfg.TrustedProxies) || !validRequestID.MatchString(info.id) {
+		if info.id == "" || !trusted || !validRequestID.MatchString(info.id) {
 			info.id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, info.id)
@@ -118,6 +122,18 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// untrustedForward counts a request that names its client in
+// X-Forwarded-For from a peer not trusted to, and logs the first: a proxy in
+// front of the bridge that is missing from --trusted-proxies makes every
+// client one, so per-client bounds apply to all of them together.
+func (s *Server) untrustedForward(peer netip.Addr) {
+	s.metrics.forwarded.Inc()
+	if s.forwarded.CompareAndSwap(false, true) {
+		s.logger.Warn("X-Forwarded-For from a peer not in --trusted-proxies is ignored; if this peer is your load balancer, trust it (counted in storylane_bridge_untrusted_forwarded_requests_total)",
+			zap.Stringer("peer", peer))
+	}
 }
 
 func (s *Server) logRequest(r *http.Request, status int, took time.Duration, info *requestInfo) {

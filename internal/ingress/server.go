@@ -63,6 +63,13 @@ type Config struct {
 	// MaxConcurrentPerClient bounds those of one client address (or IPv6
 	// /64). 0 for no bound.
 	MaxConcurrentPerClient int
+	// A webhook over those bounds waits up to QueueTimeout for its turn,
+	// with at most MaxQueued waiting, before a 503; 0 for the defaults.
+	QueueTimeout time.Duration
+	MaxQueued    int
+	// MaxBufferedBytes bounds the body bytes held at once beyond a small
+	// head per webhook; 0 for the default. At least MaxBody+1.
+	MaxBufferedBytes int64
 	// RateLimit is the webhooks per second allowed to one client address,
 	// with bursts of RateBurst; 0 for no limit.
 	RateLimit float64
@@ -89,8 +96,11 @@ type Deps struct {
 
 // Defaults of Config fields left at zero.
 const (
-	DefaultMaxBody        = 1 << 20
-	DefaultPublishTimeout = 5 * time.Second
+	DefaultMaxBody          = 256 << 10
+	DefaultPublishTimeout   = 5 * time.Second
+	DefaultQueueTimeout     = defaultQueueTimeout
+	DefaultMaxQueued        = 1024
+	DefaultMaxBufferedBytes = 32 << 20
 )
 
 // Server is the bridge's HTTP handler.
@@ -106,6 +116,8 @@ type Server struct {
 	rejectLog *rate.Limiter
 	suppress  atomic.Int64 // rejection log lines not written since the last one
 	handler   http.Handler
+	bodies    *bodies
+	forwarded atomic.Bool // an untrusted X-Forwarded-For was logged
 	parsers   fastjson.ParserPool
 	events    *cloudevent.Encoder
 }
@@ -130,6 +142,17 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	// Room for the largest body, or it would wait for ever.
+	cfg.MaxBufferedBytes = max(cfg.MaxBufferedBytes, cfg.MaxBody+1)
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
@@ -138,7 +161,7 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	}
 	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
 		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
-		events: cloudevent.NewEncoder(cfg.Origin)}
+		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.QueueTimeout)}
 	s.handler = s.withRequestLog(s.routes())
 	return s
 }

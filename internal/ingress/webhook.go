@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,10 +32,6 @@ const (
 // retryAfter is the Retry-After of a 503, in seconds: long enough for a
 // reconnection or a leader election, short enough not to delay much.
 const retryAfter = "5"
-
-// firstRead is the most a body's buffer starts with, whatever its
-// Content-Length says; a longer body grows it as its bytes arrive.
-const firstRead = 64 << 10
 
 // maxReasonLen bounds the reason header of an invalid payload.
 const maxReasonLen = 1024
@@ -68,10 +63,11 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tracer.Start(ctx, "POST "+WebhookPath, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
-		body, ok := s.readBody(w, r)
+		body, release, ok := s.readBody(w, r)
 		if !ok {
 			return
 		}
+		defer release()
 		key, err := s.verifier.Verify(body, r.Header.Get(storylane.SignatureHeader))
 		if err != nil {
 			s.unauthorized(w, r, err)
@@ -101,51 +97,37 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 	}
 }
 
-// readBody reads the whole body within the limit, answering 413 past it.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// readBody reads the whole body within the limit, answering 413 past it,
+// and 503 when the byte budget has no room for it in time. release gives
+// the body's bytes back to the budget.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(), bool) {
 	if r.ContentLength > s.cfg.MaxBody {
 		s.tooLarge(w, r)
-		return nil, false
+		return nil, nil, false
 	}
-	body, err := readAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength)
+	body, release, err := s.bodies.read(r.Context(), http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength, s.cfg.MaxBody)
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
+		release()
 		s.tooLarge(w, r)
-		return nil, false
+		return nil, nil, false
+	case errors.Is(err, errBudget):
+		release()
+		s.shed(w, r, boundBufferedBytes)
+		return nil, nil, false
 	case err != nil:
+		release()
 		annotate(r, zap.NamedError("read", err))
 		s.reject(w, r, outcomeBadRequest, http.StatusBadRequest, "could not read the body", "")
-		return nil, false
+		return nil, nil, false
 	}
 	s.metrics.payloadBytes.Observe(float64(len(body)))
-	return body, true
+	return body, release, true
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
 	s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody), "")
-}
-
-// readAll reads r to the end into a buffer sized by the request's
-// Content-Length, so a common body is read without the regrowing of
-// io.ReadAll. The size is trusted only up to firstRead: the signature is not
-// checked yet, and a client announcing a megabyte and sending nothing must
-// not pin a megabyte.
-func readAll(r io.Reader, size int64) ([]byte, error) {
-	b := make([]byte, 0, min(max(size, 0), firstRead)+1) // +1: room to see the end
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) { // longer than announced, or not announced
-			b = append(b, 0)[:len(b)]
-		}
-	}
 }
 
 // unauthorized answers a webhook whose signature failed; nothing about the
