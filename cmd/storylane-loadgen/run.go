@@ -25,12 +25,14 @@ from each request's intended start, so a stall is not hidden. A run ends after
 --duration or --requests. --direct then publishes the same events straight to
 JetStream (the --nats-* flags) with the same concurrency, waiting for each
 acknowledgement, and prints the bridge's throughput as a share of it. --pid
-measures a local process's CPU time per request and peak memory.`
+measures a local process's CPU time per request and peak memory. Failed
+requests are listed by status and reason; the run exits 1 when more than
+--max-error-rate of them failed (by default, when any did).`
 
 type config struct {
 	url, mode, jsonOut, secretFile, label string
 	concurrency, requests, payload        int
-	rate, knownRatio                      float64
+	rate, knownRatio, maxErrorRate        float64
 	duration, timeout                     time.Duration
 	direct                                bool
 	pid                                   int
@@ -51,6 +53,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.IntVar(&c.payload, "payload-bytes", "LOADGEN_PAYLOAD_BYTES", 1000, "approximate size of each webhook body")
 	f.Float64Var(&c.knownRatio, "known-ratio", "LOADGEN_KNOWN_RATIO", 0.3, "share of sessions with a lead and a company")
 	f.DurationVar(&c.timeout, "timeout", "LOADGEN_TIMEOUT", 10*time.Second, "one request's time limit")
+	f.Float64Var(&c.maxErrorRate, "max-error-rate", "LOADGEN_MAX_ERROR_RATE", 0, "share of requests (0 to 1) that may fail (not 2xx, or no answer) before the run exits 1")
 	f.BoolVar(&c.direct, "direct", "LOADGEN_DIRECT", false, "also publish the same events straight to JetStream and compare")
 	f.IntVar(&c.pid, "pid", "LOADGEN_PID", 0, "local process whose CPU time and peak memory to measure (Linux)")
 	f.StringVar(&c.label, "label", "LOADGEN_LABEL", "", "name of the target in the results; the URL when empty")
@@ -70,6 +73,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		return config{}, fmt.Errorf("%w: --concurrency, --duration, --rate and --timeout must be positive, --payload-bytes at least 200", cli.ErrUsage)
 	case c.knownRatio < 0 || c.knownRatio > 1:
 		return config{}, fmt.Errorf("%w: --known-ratio is between 0 and 1", cli.ErrUsage)
+	case !(c.maxErrorRate >= 0 && c.maxErrorRate <= 1):
+		return config{}, fmt.Errorf("%w: --max-error-rate is between 0 and 1", cli.ErrUsage)
 	case c.url == "" && !c.direct:
 		return config{}, fmt.Errorf("%w: nothing to load: give --url, --direct or both", cli.ErrUsage)
 	}
@@ -113,7 +118,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(results) == 2 {
 		fmt.Fprintf(stdout, "bridge / direct JetStream throughput: %s\n", loadgen.Ratio(results[0], results[1]))
 	}
-	return writeJSON(c.jsonOut, results, stdout)
+	if err := writeJSON(c.jsonOut, results, stdout); err != nil {
+		return err
+	}
+	if err := loadgen.Check(results, c.maxErrorRate); err != nil {
+		return fmt.Errorf("%w by --max-error-rate; the failures by reason are printed above", err)
+	}
+	return nil
 }
 
 // measured runs the load, measuring process pid's CPU time and peak memory

@@ -5,9 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -104,6 +110,7 @@ func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"--mode", "sideways"}, {"--concurrency", "0"}, {"--known-ratio", "2"}, {"--url", ""}, {"--payload-bytes", "10"},
+		{"--max-error-rate", "1.5"}, {"--max-error-rate", "-0.1"}, {"--max-error-rate", "NaN"},
 	} {
 		err := run(context.Background(), args, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s"}), &bytes.Buffer{})
 		if !errors.Is(err, cli.ErrUsage) {
@@ -113,6 +120,49 @@ func TestUsageErrors(t *testing.T) {
 	err := run(context.Background(), []string{"--url", "http://127.0.0.1:1/x", "--requests", "1"}, env(nil), &bytes.Buffer{})
 	if !errors.Is(err, cli.ErrUsage) {
 		t.Errorf("run without a secret = %v, want a usage error", err)
+	}
+}
+
+// A run with failed requests says why and exits 1, unless
+// --max-error-rate allows as many.
+func TestFailedRequestsFailTheRun(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if n.Add(1)%4 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"error":"event store unavailable, retry later"}`)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		maxRate string
+		exit    int
+	}{{"0", 1}, {"0.2", 1}, {"0.25", 0}} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"--url", srv.URL, "--requests", "40", "--concurrency", "1", "--duration", "1m",
+			"--max-error-rate", tt.maxRate, "--json", "-"}, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
+		if got := cli.Exit(io.Discard, "storylane-loadgen", err); got != tt.exit {
+			t.Errorf("run(--max-error-rate %s) = %v, exit %d; want exit %d (10 of 40 failed)", tt.maxRate, err, got, tt.exit)
+		}
+		if err != nil && !strings.Contains(err.Error(), srv.URL+": 10 of 40 requests failed (25.00%)") {
+			t.Errorf("run(--max-error-rate %s) = %v, want it to name the target and its failures", tt.maxRate, err)
+		}
+		text := out.String()
+		if !strings.Contains(text, "10 of 40 requests failed (25.00%)") || !strings.Contains(text, "503        event store unavailable, retry later") {
+			t.Errorf("run printed\n%s\nwant the failures by status and reason", text)
+		}
+		var results []loadgen.Result
+		if err := json.Unmarshal([]byte(text[strings.Index(text, "\n["):]), &results); err != nil {
+			t.Fatalf("JSON results: %v\n%s", err, text)
+		}
+		want := []loadgen.Failure{{Status: 503, Reason: "event store unavailable, retry later", Count: 10}}
+		if len(results) != 1 || results[0].ErrorRate != 0.25 || !reflect.DeepEqual(results[0].Failures, want) {
+			t.Errorf("JSON results = %+v, want an error rate of 0.25 and failures %+v", results, want)
+		}
 	}
 }
 

@@ -101,6 +101,12 @@ func (c *Consumer) consumer() jetstream.Consumer {
 	return c.cons
 }
 
+func (c *Consumer) setConsumer(cons jetstream.Consumer) {
+	c.consMu.Lock()
+	defer c.consMu.Unlock()
+	c.cons = cons
+}
+
 // Reset deletes the durable consumer so that New starts it afresh, from the
 // first message when cfg.DeliverAll is set. A missing consumer is fine.
 func Reset(ctx context.Context, js jetstream.JetStream, stream, durable string) error {
@@ -131,7 +137,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.process(handlerCtx, msg)
 	}}
 	defer d.close()
-	fetchFailing := false
+	var r retrier
 	for ctx.Err() == nil && !c.caughtUp(ctx, &d.inFlight) {
 		n := c.acquire(ctx, slots)
 		if n == 0 {
@@ -140,7 +146,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		batch, err := c.consumer().Fetch(n, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			release(slots, n)
-			fetchFailing = c.fetchFailed(ctx, err, fetchFailing)
+			c.fetchFailed(ctx, err, &r)
 			continue
 		}
 		got := 0
@@ -150,13 +156,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		release(slots, n-got)
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			fetchFailing = c.fetchFailed(ctx, err, fetchFailing)
+			c.fetchFailed(ctx, err, &r)
 			continue
 		}
-		if fetchFailing {
-			c.logger.Info("fetching again")
-			fetchFailing = false
-		}
+		r.succeeded(c.logger)
 	}
 	return nil
 }
@@ -231,41 +234,4 @@ func release(slots chan struct{}, n int) {
 	for range n {
 		<-slots
 	}
-}
-
-// fetchFailed logs a fetch error once per outage and pauses before the
-// next attempt, so a broker outage neither floods the log nor spins. A
-// durable that someone deleted is created again.
-func (c *Consumer) fetchFailed(ctx context.Context, err error, failing bool) bool {
-	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-		c.recreate(ctx)
-		return failing
-	}
-	if !failing {
-		c.logger.Warn("fetch failed; retrying", zap.Error(err))
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(fetchWait):
-	}
-	return true
-}
-
-// recreate makes the durable again after it was deleted under the running
-// consumer. Its position is lost with it, so it starts where its
-// configuration says; events stored meanwhile may need a replay.
-func (c *Consumer) recreate(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	cons, err := c.js.CreateOrUpdateConsumer(cctx, c.cfg.Stream, c.cfg.consumerConfig())
-	if err != nil {
-		c.logger.Error("the durable consumer is gone and could not be created again", zap.Error(err))
-		time.Sleep(fetchWait)
-		return
-	}
-	c.consMu.Lock()
-	c.cons = cons
-	c.consMu.Unlock()
-	c.logger.Error("the durable consumer was deleted by someone and is created again; events stored while it was gone are skipped unless it delivers all",
-		zap.Bool("deliver_all", c.cfg.DeliverAll))
 }

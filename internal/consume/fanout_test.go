@@ -248,24 +248,3 @@ func TestRedriveWaitsForADeadLetterHeldElsewhere(t *testing.T) {
 		}
 	}
 }
-
-func TestRecreatesADeletedDurable(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	rec := newRecorder()
-	run(t, newConsumer(t, e, e.config("deleted"), func(_ context.Context, ev consume.Event) error {
-		rec.record("a", ev)
-		return nil
-	}))
-	e.publish(t, 2)
-	eventually(t, "2 handled", func() bool { return rec.total() == 2 })
-	if err := e.js.DeleteConsumer(context.Background(), e.stream.Name, "deleted"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the durable created again", func() bool {
-		_, err := e.js.Consumer(context.Background(), e.stream.Name, "deleted")
-		return err == nil
-	})
-	e.publish(t, 2)
-	eventually(t, "events after the deletion handled", func() bool { return rec.total() == 4 })
-}

@@ -3,6 +3,10 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Table writes results as an aligned table.
@@ -29,12 +33,34 @@ func Table(w io.Writer, results []Result) {
 	}
 	for _, r := range results {
 		if r.Errors > 0 {
-			fmt.Fprintf(w, "%s: %d errors; answers by status: %v (0 is no answer)\n", r.Target, r.Errors, r.Status)
+			failures(w, r)
 		}
 		if r.Missed > 0 {
 			fmt.Fprintf(w, "%s: %d requests were due and never started: every client was busy (the target fell behind the rate)\n", r.Target, r.Missed)
 		}
 	}
+}
+
+// failures says which requests of r failed and why.
+func failures(w io.Writer, r Result) {
+	fmt.Fprintf(w, "%s: %d of %d requests failed (%.2f%%)\n", r.Target, r.Errors, r.Requests, 100*r.ErrorRate)
+	statuses := slices.Sorted(maps.Keys(r.Status))
+	answers := make([]string, len(statuses))
+	for i, s := range statuses {
+		answers[i] = fmt.Sprintf("%s %d", statusName(s), r.Status[s])
+	}
+	fmt.Fprintf(w, "  answers by status: %s\n", strings.Join(answers, ", "))
+	fmt.Fprintf(w, "  failed, by reason:\n")
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "  %10d  %-9s  %s\n", f.Count, statusName(f.Status), f.Reason)
+	}
+}
+
+func statusName(status int) string {
+	if status == 0 {
+		return "no answer"
+	}
+	return strconv.Itoa(status)
 }
 
 func trim(s string, n int) string {

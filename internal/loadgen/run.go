@@ -10,8 +10,9 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Target receives one payload and says how it went: an HTTP status, or 200
-// for a direct publish that was acknowledged.
+// Target receives one payload and says how it went: an HTTP status (200
+// for a direct publish that was acknowledged, 0 when no answer came), and,
+// for anything but 2xx, an error saying why.
 type Target interface {
 	Send(ctx context.Context, body []byte) (status int, err error)
 }
@@ -30,13 +31,17 @@ type Options struct {
 
 // Result is what a run measured.
 type Result struct {
-	Target       string             `json:"target"`
-	Mode         string             `json:"mode"`
-	Concurrency  int                `json:"concurrency"`
-	Rate         float64            `json:"rate,omitempty"`
-	Requests     int64              `json:"requests"`
-	Errors       int64              `json:"errors"`
-	Status       map[int]int64      `json:"status"`
+	Target      string        `json:"target"`
+	Mode        string        `json:"mode"`
+	Concurrency int           `json:"concurrency"`
+	Rate        float64       `json:"rate,omitempty"`
+	Requests    int64         `json:"requests"`
+	Errors      int64         `json:"errors"` // not 2xx, or no answer
+	ErrorRate   float64       `json:"error_rate"`
+	Status      map[int]int64 `json:"status"` // answers by status; 0 is no answer
+	// Failures are the failed requests by status and reason, the most
+	// frequent first.
+	Failures     []Failure          `json:"failures,omitempty"`
 	Seconds      float64            `json:"seconds"`
 	Throughput   float64            `json:"throughput"`
 	LatencyMs    map[string]float64 `json:"latency_ms"`
@@ -53,21 +58,28 @@ type Result struct {
 
 // worker holds what one client measured.
 type worker struct {
-	hist   *hdrhistogram.Histogram
-	status map[int]int64
-	errors int64
+	hist     *hdrhistogram.Histogram
+	status   map[int]int64
+	failures map[failureKey]int64
+	errors   int64
 }
 
 func newWorker() *worker {
-	return &worker{hist: hdrhistogram.New(1, 60_000_000, 3), status: map[int]int64{}}
+	return &worker{hist: hdrhistogram.New(1, 60_000_000, 3), status: map[int]int64{}, failures: map[failureKey]int64{}}
 }
 
 func (w *worker) record(start time.Time, status int, err error) {
 	w.hist.RecordValue(max(time.Since(start).Microseconds(), 1))
-	if err != nil || status/100 != 2 {
-		w.errors++
-	}
 	w.status[status]++
+	if err == nil && status/100 == 2 {
+		return
+	}
+	w.errors++
+	k := failureKey{status, reason(status, err)}
+	if _, ok := w.failures[k]; !ok && len(w.failures) >= maxReasons {
+		k.reason = "other"
+	}
+	w.failures[k]++
 }
 
 // Run drives t as o says, until the duration passes, the requests are sent
@@ -172,14 +184,22 @@ func summarize(o Options, workers []*worker, took time.Duration) Result {
 	if o.Mode == "open" {
 		r.Rate = o.Rate
 	}
+	failures := map[failureKey]int64{}
 	for _, w := range workers {
 		all.Merge(w.hist)
 		r.Errors += w.errors
 		for s, n := range w.status {
 			r.Status[s] += n
 		}
+		for k, n := range w.failures {
+			failures[k] += n
+		}
 	}
+	r.Failures = sortFailures(failures)
 	r.Requests = all.TotalCount()
+	if r.Requests > 0 {
+		r.ErrorRate = float64(r.Errors) / float64(r.Requests)
+	}
 	r.Throughput = float64(r.Requests-r.Errors) / took.Seconds()
 	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
 	r.LatencyMs = map[string]float64{"p50": ms(50), "p90": ms(90), "p99": ms(99), "p99.9": ms(99.9), "max": float64(all.Max()) / 1000}

@@ -43,9 +43,16 @@ func (h *HTTP) Send(ctx context.Context, body []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer res.Body.Close()
+	if res.StatusCode/100 == 2 {
+		io.Copy(io.Discard, res.Body)
+		return res.StatusCode, nil
+	}
+	// Enough for the bridge's {"error": "..."}; the rest is drained so
+	// the connection is reused.
+	answer, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode, nil
+	return res.StatusCode, answerReason(res.StatusCode, answer)
 }
 
 // Close releases the connections.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -180,7 +181,9 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// load runs storylane-loadgen with args and returns its results.
+// load runs storylane-loadgen with args and returns its results. A run in
+// which any request failed is an error (the generator exits 1 and says
+// why): what it measured is not the throughput of a bridge serving load.
 func (s *suite) load(ctx context.Context, args ...string) ([]loadgen.Result, error) {
 	// What earlier steps left unwritten is written now, not during the run.
 	syscall.Sync()
@@ -188,7 +191,11 @@ func (s *suite) load(ctx context.Context, args ...string) ([]loadgen.Result, err
 	cmd.Env = append(os.Environ(), "STORYLANE_WEBHOOK_SECRET="+secret)
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("storylane-loadgen %v: %w\n%s", args, err, out)
+		var why []byte // the generator's last words: which run failed and why
+		if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
+			why = exitErr.Stderr
+		}
+		return nil, fmt.Errorf("storylane-loadgen %v: %w\n%s%s", args, err, out, why)
 	}
 	i := bytes.Index(out, []byte("\n["))
 	if i < 0 {
