@@ -100,7 +100,7 @@ const (
 	DefaultPublishTimeout   = 5 * time.Second
 	DefaultQueueTimeout     = defaultQueueTimeout
 	DefaultMaxQueued        = 1024
-	DefaultMaxBufferedBytes = 32 << 20
+	DefaultMaxBufferedBytes = 16 << 20
 )
 
 // Server is the bridge's HTTP handler.
