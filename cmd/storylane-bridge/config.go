@@ -99,7 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.DurationVar(&c.queueTimeout, "queue-timeout", "BRIDGE_QUEUE_TIMEOUT", ingress.DefaultQueueTimeout, "how long a webhook over a bound waits for its turn, or for room for its body, before a 503")
 	f.IntVar(&c.maxQueued, "max-queued", "BRIDGE_MAX_QUEUED", ingress.DefaultMaxQueued, "webhooks waiting for their turn at once; beyond, 503 at once")
 	f.Int64Var(&c.maxBufferedBytes, "max-buffered-bytes", "BRIDGE_MAX_BUFFERED_BYTES", ingress.DefaultMaxBufferedBytes, "request body `bytes` held in memory at once, past 8 KiB a webhook; a body finding no room waits (--queue-timeout), then gets 503")
-	f.IntVar(&c.maxConnections, "max-connections", "BRIDGE_MAX_CONNECTIONS", 4096, "open client connections; at the bound the one idle longest, or waiting over 1s for its headers, is closed to make room, and a new one is refused (503) only if all are serving; 0 for no bound")
+	f.IntVar(&c.maxConnections, "max-connections", "BRIDGE_MAX_CONNECTIONS", 4096, "open client connections; at the bound the one idle, or else waiting for its headers, longest (and over 1s) is closed to make room, and a new one is refused (503) only if all are serving; 0 for no bound")
 	f.IntVar(&c.maxConnectionsPerClient, "max-connections-per-client", "BRIDGE_MAX_CONNECTIONS_PER_CLIENT", 1024, "open connections from one address (trusted proxies exempt), made room for as with --max-connections; 0 for no bound")
 	f.Float64Var(&c.rateLimit, "rate-limit", "BRIDGE_RATE_LIMIT", 0, "webhooks per second allowed to one client address (429 beyond); 0 for no limit")
 	f.IntVar(&c.rateBurst, "rate-burst", "BRIDGE_RATE_BURST", 20, "burst allowed above --rate-limit")

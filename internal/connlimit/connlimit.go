@@ -39,10 +39,11 @@ type Config struct {
 	// Key maps a peer's address to the client it counts as (an IPv6 /64,
 	// say); nil counts each address.
 	Key func(netip.Addr) netip.Addr
-	// NewGrace is how long a connection may wait for its first request's
-	// headers before it may be closed to make room: a burst of new
-	// connections from one sender must not close each other before any
-	// could send. Default one second.
+	// NewGrace is how long a connection must have waited for its first
+	// request's headers, or been idle, before it may be closed to make
+	// room: a burst of new connections from one sender must not close each
+	// other before any could send, nor a client's next request meet its
+	// keep-alive connection closing. Default one second.
 	NewGrace time.Duration
 	// PlainHTTP says a refused connection may be answered with an HTTP 503;
 	// on a TLS listener it is closed, as no handshake was made.
@@ -178,14 +179,16 @@ func (l *Limiter) admit(nc net.Conn, peer netip.Addr) (*conn, string) {
 
 // victim is the connection to close to make room among ls: the one idle
 // longest, or else the one that has waited longest for its first headers,
-// when it has waited past the grace.
+// either only past the grace. A connection idle for a moment is likely to
+// carry its client's next request any time now: closed as it is reused,
+// that request would fail, and an HTTP client retries only requests it may
+// send twice, which a webhook's POST is not.
 func (l *Limiter) victim(ls *lists, now time.Time) *conn {
-	if e := ls.idle.Front(); e != nil {
-		return e.Value.(*conn)
-	}
-	if e := ls.fresh.Front(); e != nil {
-		if c := e.Value.(*conn); now.Sub(c.since) >= l.cfg.NewGrace {
-			return c
+	for _, q := range []*list.List{&ls.idle, &ls.fresh} {
+		if e := q.Front(); e != nil {
+			if c := e.Value.(*conn); now.Sub(c.since) >= l.cfg.NewGrace {
+				return c
+			}
 		}
 	}
 	return nil

@@ -239,8 +239,14 @@ func TestHostileClients(t *testing.T) {
 	if h := maxHeap.Load(); h > 64<<20 {
 		t.Errorf("the bridge's heap peaked at %d MiB, want under 64 MiB", h>>20)
 	}
-	t.Logf("under attack: peak %d goroutines (baseline %.0f), peak heap %.1f MiB; %d/%d legitimate webhooks stored; %d rate-limited",
-		maxGoroutines.Load(), baseline, float64(maxHeap.Load())/(1<<20), legitOK.Load(), legit.Load(), limited.Load())
+	// A thousand silent connections against --max-connections 512: the
+	// ones waiting longest for their headers made room.
+	evicted := gauge(t, metrics, `storylane_bridge_connections_evicted_total{bound="global",state="new"}`)
+	if evicted < 1 {
+		t.Errorf("%v silent connections were closed to make room, want some", evicted)
+	}
+	t.Logf("under attack: peak %d goroutines (baseline %.0f), peak heap %.1f MiB; %d/%d legitimate webhooks stored; %d rate-limited; %.0f silent connections closed for room",
+		maxGoroutines.Load(), baseline, float64(maxHeap.Load())/(1<<20), legitOK.Load(), legit.Load(), limited.Load(), evicted)
 
 	// Afterwards: every attacking connection gone, the bridge back to its
 	// baseline and serving.
