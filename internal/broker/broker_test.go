@@ -306,6 +306,7 @@ func TestIsPermanent(t *testing.T) {
 		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, false},
 		{&jetstream.APIError{Code: 404, ErrorCode: 10059, Description: "stream not found"}, false},
 		{fmt.Errorf("wrapped: %w", broker.ErrConfig), true},
+		{fmt.Errorf("wrapped: %w", broker.ErrRefused), true},
 		{jetstream.ErrInvalidConsumerName, true},
 		{nats.ErrTimeout, false},
 		{context.DeadlineExceeded, false},
