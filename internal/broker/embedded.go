@@ -21,7 +21,9 @@ type EmbeddedConfig struct {
 	// MaxPayload is the largest message accepted, 0 for the server default.
 	MaxPayload int32
 	// SyncInterval is how often JetStream fsyncs its files; 0 keeps the
-	// server's default (two minutes). SyncAlways fsyncs every message.
+	// server's default (two minutes). SyncAlways fsyncs every write before
+	// it is acknowledged: what a caller that promises durability on one
+	// machine wants.
 	SyncInterval time.Duration
 	SyncAlways   bool
 }
