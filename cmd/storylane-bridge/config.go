@@ -81,7 +81,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.NATS(&c.nats, "")
 	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; none for no listener")
 	f.StringVar(&c.dataDir, "data-dir", "BRIDGE_DATA_DIR", "./data", "embedded broker: `directory` of JetStream's files")
-	f.StringVar(&c.syncInterval, "sync-interval", "BRIDGE_SYNC_INTERVAL", "2m", "embedded broker: how often JetStream fsyncs (a `duration`), or always")
+	f.StringVar(&c.syncInterval, "sync-interval", "BRIDGE_SYNC_INTERVAL", "always", "embedded broker: always fsyncs every write before its ack, so a 2xx survives a power cut; or a `duration` between fsyncs (faster; a power cut loses up to that much)")
 	f.Stream(&c.stream.Name, &c.stream.Subjects)
 	f.DurationVar(&c.stream.MaxAge, "stream-max-age", "STREAM_MAX_AGE", 0, "drop events older than this; 0 keeps them forever")
 	f.DurationVar(&c.stream.Duplicates, "stream-duplicate-window", "STREAM_DUPLICATE_WINDOW", time.Hour, "window in which a re-delivered webhook is stored once")

@@ -81,7 +81,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if err := ensureStream(ctx, js, cfg, logger); err != nil {
+	// The keeper stands in for the publisher: it makes sure of the stream
+	// now, and re-creates it if it is deleted later, in Run.
+	pub := broker.NewStreamKeeper(broker.NewPublisher(js, cfg.stream.Name), js, cfg.stream, logger)
+	if err := ensureStream(ctx, pub, cfg, logger); err != nil {
 		if cli.Interrupted(ctx, err) {
 			// Stopped while waiting for the broker: nothing was accepted.
 			// A listener that failed meanwhile is still a failure.
@@ -90,9 +93,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return err
 	}
-	pub := broker.NewPublisher(js, cfg.stream.Name)
+	background.Go(func() { pub.Run(ctx) })
 	if cfg.adminListen != "" {
-		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg), logger)
+		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg, admin.WithHealth(pub.Healthy)), logger)
 		if err != nil {
 			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
 		}
@@ -112,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		RateBurst:              cfg.rateBurst,
 		TrustedProxies:         cfg.trusted,
 		AllowCIDRs:             cfg.allowed,
-	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: ingress.NewMetrics(reg),
+	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub, Metrics: ingress.NewMetrics(reg),
 		Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", secrets.Len()), zap.Bool("reloaded_from_file", cfg.secretFile != ""))
 	logger.Info("listening", zap.String("addr", public.addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
@@ -189,11 +192,12 @@ func drain(nc *nats.Conn, logger *zap.Logger) {
 }
 
 // ensureStream creates or updates the stream. Against an external broker it
-// waits for the broker instead of failing, so the bridge may start first.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg config, logger *zap.Logger) error {
+// waits for the broker instead of failing, so the bridge may start first;
+// not for a server that refuses, which a person must fix.
+func ensureStream(ctx context.Context, keeper *broker.StreamKeeper, cfg config, logger *zap.Logger) error {
 	var info *jetstream.StreamInfo
 	ensure := func(ctx context.Context) (err error) {
-		info, err = broker.EnsureStream(ctx, js, cfg.stream)
+		info, err = keeper.Ensure(ctx)
 		return err
 	}
 	var err error

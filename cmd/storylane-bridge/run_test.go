@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -273,9 +274,11 @@ func TestExternalBrokerStartedAfterTheBridge(t *testing.T) {
 	}
 }
 
-func TestNoListenerAndSyncAlways(t *testing.T) {
+// TestNoListenerAndASyncInterval: the defaults (a listener, an fsync per
+// write) are what every other test runs; this one runs the others.
+func TestNoListenerAndASyncInterval(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "BRIDGE_NATS_LISTEN": "none", "BRIDGE_SYNC_INTERVAL": "always"}
+	vars := map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "BRIDGE_NATS_LISTEN": "none", "BRIDGE_SYNC_INTERVAL": "30s"}
 	r := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, vars)
 	defer func() {
 		if err := r.Stop(t); err != nil {
@@ -287,7 +290,7 @@ func TestNoListenerAndSyncAlways(t *testing.T) {
 	}
 	url := "http://" + r.Logs.Wait(t, "listening")["addr"].(string)
 	if a := post(t, url, example(t, "unknown"), testSecret); a.status != http.StatusOK {
-		t.Errorf("POST with no listener and sync always = %d %v, want 200", a.status, a.body)
+		t.Errorf("POST with no listener and a sync interval = %d %v, want 200", a.status, a.body)
 	}
 }
 
@@ -369,4 +372,28 @@ func TestHealthyWhileWaitingForTheBroker(t *testing.T) {
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
 	clitest.CheckHelpInReadme(t, run)
+}
+
+// TestSyncAlwaysByDefault: a 2xx from the embedded broker survives a power
+// cut unless the operator chose otherwise.
+func TestSyncAlwaysByDefault(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		vars       map[string]string
+		wantAlways bool
+		wantEvery  time.Duration
+	}{
+		{nil, true, 0},
+		{map[string]string{"BRIDGE_SYNC_INTERVAL": "2m"}, false, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		c, err := parseConfig(nil, clitest.Env(tt.vars), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		every, always, err := c.sync()
+		if err != nil || always != tt.wantAlways || every != tt.wantEvery {
+			t.Errorf("sync() with %v = %v, %v, %v, want %v, %v", tt.vars, every, always, err, tt.wantEvery, tt.wantAlways)
+		}
+	}
 }

@@ -23,13 +23,29 @@ import (
 // ReadyFunc reports whether the process can do its work now.
 type ReadyFunc func(ctx context.Context) error
 
-// readyTimeout bounds a readiness check so a probe never hangs.
+// Option changes what NewServer's handler answers.
+type Option func(*options)
+
+type options struct{ healthy ReadyFunc }
+
+// WithHealth makes GET /healthz answer 503 while healthy reports an error:
+// a process that cannot recover by itself, for an orchestrator to restart.
+func WithHealth(healthy ReadyFunc) Option {
+	return func(o *options) { o.healthy = healthy }
+}
+
+// readyTimeout bounds a readiness or health check so a probe never hangs.
 const readyTimeout = 2 * time.Second
 
 // NewServer returns the admin handler: GET /healthz answers 200 while the
-// process runs, GET /readyz 200 when ready says so and 503 otherwise,
-// GET /metrics the metrics of metrics, and /debug/pprof/ the Go profiles.
-func NewServer(ready ReadyFunc, metrics prometheus.Gatherer) http.Handler {
+// process runs (and WithHealth's check passes), GET /readyz 200 when ready
+// says so and 503 otherwise, GET /metrics the metrics of metrics, and
+// /debug/pprof/ the Go profiles.
+func NewServer(ready ReadyFunc, metrics prometheus.Gatherer, opts ...Option) http.Handler {
+	o := options{healthy: func(context.Context) error { return nil }}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r := mux.NewRouter()
 	r.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})).Methods(http.MethodGet)
 	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -37,22 +53,26 @@ func NewServer(ready ReadyFunc, metrics prometheus.Gatherer) http.Handler {
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
-		ctx, cancel := context.WithTimeout(req.Context(), readyTimeout)
-		defer cancel()
-		if err := ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	}).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/healthz", probe(o.healthy, "ok", "unhealthy")).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", probe(ready, "ready", "unavailable")).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint"})
 	})
 	return r
+}
+
+// probe answers 200 with status ok while check passes, 503 with status bad
+// and the reason otherwise.
+func probe(check ReadyFunc, ok, bad string) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), readyTimeout)
+		defer cancel()
+		if err := check(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": bad, "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": ok})
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

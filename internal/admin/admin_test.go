@@ -55,6 +55,30 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
+func TestHealthCheck(t *testing.T) {
+	t.Parallel()
+	var unhealthy error
+	srv := httptest.NewServer(admin.NewServer(func(context.Context) error { return nil }, admin.NewRegistry(),
+		admin.WithHealth(func(context.Context) error { return unhealthy })))
+	defer srv.Close()
+	get := func() (int, string) {
+		res, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get(); code != http.StatusOK {
+		t.Errorf("GET /healthz while healthy = %d %s, want 200", code, body)
+	}
+	unhealthy = errors.New("stream STORYLANE takes no events and the bridge may not re-create it")
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "may not re-create it") {
+		t.Errorf("GET /healthz while unhealthy = %d %s, want 503 with the reason", code, body)
+	}
+}
+
 func TestServeStopsWithItsContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -303,6 +306,7 @@ func TestIsPermanent(t *testing.T) {
 		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, false},
 		{&jetstream.APIError{Code: 404, ErrorCode: 10059, Description: "stream not found"}, false},
 		{fmt.Errorf("wrapped: %w", broker.ErrConfig), true},
+		{fmt.Errorf("wrapped: %w", broker.ErrRefused), true},
 		{jetstream.ErrInvalidConsumerName, true},
 		{nats.ErrTimeout, false},
 		{context.DeadlineExceeded, false},
@@ -311,5 +315,50 @@ func TestIsPermanent(t *testing.T) {
 		if got := broker.IsPermanent(tt.err); got != tt.want {
 			t.Errorf("IsPermanent(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestStartEmbeddedFailsAtOnce: what keeps the embedded server from
+// starting ends StartEmbedded at once with the reason, instead of after the
+// 10 s it waits for a server to be ready.
+func TestStartEmbeddedFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  broker.EmbeddedConfig
+		want []string
+	}{
+		{"taken port", broker.EmbeddedConfig{Listen: taken.Addr().String(), DataDir: t.TempDir()}, []string{taken.Addr().String(), "address already in use"}},
+		{"data dir is a file", broker.EmbeddedConfig{Listen: "127.0.0.1:0", DataDir: notADir}, []string{"JetStream", notADir}},
+		{"data dir is a file, no listener", broker.EmbeddedConfig{Listen: broker.NoListen, DataDir: notADir}, []string{"JetStream", notADir}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			ns, err := broker.StartEmbedded(tt.cfg, zap.NewNop())
+			took := time.Since(start)
+			if err == nil {
+				ns.Shutdown()
+				ns.WaitForShutdown()
+				t.Fatalf("StartEmbedded(%s) = nil error, want an error", tt.name)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("StartEmbedded(%s) = %v, want it to say %q", tt.name, err, want)
+				}
+			}
+			if took > 5*time.Second {
+				t.Errorf("StartEmbedded(%s) took %s to fail, want at once, not after the ready timeout", tt.name, took)
+			}
+		})
 	}
 }

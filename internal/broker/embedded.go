@@ -21,7 +21,9 @@ type EmbeddedConfig struct {
 	// MaxPayload is the largest message accepted, 0 for the server default.
 	MaxPayload int32
 	// SyncInterval is how often JetStream fsyncs its files; 0 keeps the
-	// server's default (two minutes). SyncAlways fsyncs every message.
+	// server's default (two minutes). SyncAlways fsyncs every write before
+	// it is acknowledged: what a caller that promises durability on one
+	// machine wants.
 	SyncInterval time.Duration
 	SyncAlways   bool
 }
@@ -55,12 +57,28 @@ func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*server.Server, erro
 		}
 		opts.Host, opts.Port = host, port
 	}
+	if !opts.DontListen && opts.Port != server.RANDOM_PORT {
+		if err := checkBindable(cfg.Listen); err != nil {
+			return nil, err
+		}
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats server: %w", err)
 	}
-	ns.SetLoggerV2(serverLogger{logger.Sugar().Named("nats-server")}, false, false, false)
+	fatal := make(chan error, 1)
+	ns.SetLoggerV2(serverLogger{logger.Sugar().Named("nats-server"), fatal}, false, false, false)
 	ns.Start()
+	// Start reports what stops it (a port taken since the check above,
+	// JetStream unable to use the data dir) through Fatalf and returns;
+	// ReadyForConnections would then wait its whole timeout for nothing.
+	select {
+	case err := <-fatal:
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("embedded nats server on %q with data in %q: %w", cfg.Listen, cfg.DataDir, err)
+	default:
+	}
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -89,12 +107,33 @@ func splitListen(listen string) (string, int, error) {
 	return host, port, nil
 }
 
-// serverLogger hands nats-server's log lines to zap.
-type serverLogger struct{ l *zap.SugaredLogger }
+// checkBindable binds listen and lets it go, so that a taken port fails
+// at once with the system's error rather than as a server never ready.
+func checkBindable(listen string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("embedded nats server: client listener: %w", err)
+	}
+	return ln.Close()
+}
+
+// serverLogger hands nats-server's log lines to zap, and the first fatal
+// one to fatal as well: nats-server logs a fatal error and carries on
+// without whatever failed.
+type serverLogger struct {
+	l     *zap.SugaredLogger
+	fatal chan<- error
+}
 
 func (s serverLogger) Noticef(format string, v ...any) { s.l.Infof(format, v...) }
 func (s serverLogger) Warnf(format string, v ...any)   { s.l.Warnf(format, v...) }
-func (s serverLogger) Fatalf(format string, v ...any)  { s.l.Errorf(format, v...) }
-func (s serverLogger) Errorf(format string, v ...any)  { s.l.Errorf(format, v...) }
-func (s serverLogger) Debugf(format string, v ...any)  { s.l.Debugf(format, v...) }
-func (s serverLogger) Tracef(format string, v ...any)  { s.l.Debugf(format, v...) }
+func (s serverLogger) Fatalf(format string, v ...any) {
+	s.l.Errorf(format, v...)
+	select {
+	case s.fatal <- fmt.Errorf(format, v...):
+	default:
+	}
+}
+func (s serverLogger) Errorf(format string, v ...any) { s.l.Errorf(format, v...) }
+func (s serverLogger) Debugf(format string, v ...any) { s.l.Debugf(format, v...) }
+func (s serverLogger) Tracef(format string, v ...any) { s.l.Debugf(format, v...) }

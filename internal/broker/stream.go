@@ -17,6 +17,11 @@ const DefaultStream = "STORYLANE"
 // program cannot use; waiting will not change it.
 var ErrConfig = errors.New("conflicting configuration")
 
+// ErrRefused reports a request the server will not carry out for this
+// user, such as creating a stream its permissions do not allow: waiting
+// will not change that, a person must.
+var ErrRefused = errors.New("refused by the server")
+
 // JetStream error codes of requests refused for their content.
 const (
 	errCodeConsumerCreate       = 10012 // e.g. "deliver policy can not be updated"
@@ -24,14 +29,14 @@ const (
 )
 
 // IsPermanent reports an error that waiting for the broker will not cure:
-// the server refused the request as invalid, or the stream or consumer is
-// configured in a way this program cannot use.
+// the server refused the request as invalid or not allowed, or the stream
+// or consumer is configured in a way this program cannot use.
 func IsPermanent(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		return apiErr.Code == 400 || apiErr.ErrorCode == errCodeConsumerCreate || apiErr.ErrorCode == errCodeReplicasNotClustered
 	}
-	return errors.Is(err, ErrConfig) || errors.Is(err, jetstream.ErrInvalidConsumerName) || errors.Is(err, jetstream.ErrInvalidStreamName)
+	return errors.Is(err, ErrConfig) || errors.Is(err, ErrRefused) || errors.Is(err, jetstream.ErrInvalidConsumerName) || errors.Is(err, jetstream.ErrInvalidStreamName)
 }
 
 // StreamConfig is what the bridge asks of its stream.
@@ -69,33 +74,39 @@ func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
 // bytes, duplicate window, replicas, placement) to cfg, leaving everything
 // an operator set by other means as it is.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*jetstream.StreamInfo, error) {
+	info, _, err := ensureStream(ctx, js, cfg)
+	return info, err
+}
+
+// ensureStream is EnsureStream, also saying whether it created the stream.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*jetstream.StreamInfo, bool, error) {
 	s, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		sc := jetstream.StreamConfig{Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld}
 		cfg.apply(&sc)
 		s, err = js.CreateStream(ctx, sc)
 		if err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", cfg.Name, err)
+			return nil, false, fmt.Errorf("create stream %s: %w", cfg.Name, err)
 		}
-		return s.CachedInfo(), nil
+		return s.CachedInfo(), true, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+		return nil, false, fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 	}
 	info := s.CachedInfo()
 	if info.Config.Storage != jetstream.FileStorage {
-		return nil, fmt.Errorf("%w: stream %s exists with %s storage; events must survive a restart, so it needs file storage", ErrConfig, cfg.Name, info.Config.Storage)
+		return nil, false, fmt.Errorf("%w: stream %s exists with %s storage; events must survive a restart, so it needs file storage", ErrConfig, cfg.Name, info.Config.Storage)
 	}
 	sc := info.Config
 	cfg.apply(&sc)
 	if sameOwnedSettings(info.Config, sc) {
-		return info, nil
+		return info, false, nil
 	}
 	s, err = js.UpdateStream(ctx, sc)
 	if err != nil {
-		return nil, fmt.Errorf("update stream %s: %w", cfg.Name, err)
+		return nil, false, fmt.Errorf("update stream %s: %w", cfg.Name, err)
 	}
-	return s.CachedInfo(), nil
+	return s.CachedInfo(), false, nil
 }
 
 func sameOwnedSettings(a, b jetstream.StreamConfig) bool {

@@ -8,11 +8,26 @@ import (
 	"go.uber.org/zap"
 )
 
-// readyTimeout bounds a readiness check so a probe never hangs.
+// HealthChecker reports a process that cannot recover by itself, so that
+// an orchestrator restarts it.
+type HealthChecker interface {
+	Healthy(ctx context.Context) error
+}
+
+// readyTimeout bounds a readiness or health check so a probe never hangs.
 const readyTimeout = 2 * time.Second
 
 func (s *Server) handleHealthz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.health != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+			defer cancel()
+			if err := s.health.Healthy(ctx); err != nil {
+				annotate(r, zap.NamedError("unhealthy", err))
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "error": err.Error()})
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}
 }

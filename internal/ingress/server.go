@@ -88,6 +88,9 @@ type Deps struct {
 	Validator Validator
 	Publisher Publisher
 	Ready     ReadinessChecker
+	// Health, when set, can make /healthz fail; nil means healthy while
+	// the process runs.
+	Health HealthChecker
 	// Metrics, when nil, are created unregistered.
 	Metrics *Metrics
 	// Tracer, when nil, records nothing.
@@ -111,6 +114,7 @@ type Server struct {
 	validator Validator
 	publisher Publisher
 	ready     ReadinessChecker
+	health    HealthChecker
 	metrics   *Metrics
 	tracer    trace.Tracer
 	rejectLog *rate.Limiter
@@ -162,6 +166,7 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
 		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
 		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.QueueTimeout)}
+	s.health = d.Health
 	s.handler = s.withRequestLog(s.routes())
 	return s
 }

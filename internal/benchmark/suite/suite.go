@@ -57,6 +57,19 @@ func newSuite(ctx context.Context) (*suite, error) {
 	return s, nil
 }
 
+// tmpfsMagic is statfs's f_type of a tmpfs.
+const tmpfsMagic = 0x01021994
+
+// storeWarning says when the stores live in memory, where an fsync costs
+// nothing and --sync-interval always measures the same as 2m.
+func (s *suite) storeWarning() string {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(s.root, &fs); err != nil || fs.Type != tmpfsMagic {
+		return ""
+	}
+	return fmt.Sprintf("warning: %s is on tmpfs: fsyncs cost nothing there; set TMPDIR to a directory on a disk", s.root)
+}
+
 func (s *suite) close() {
 	for _, p := range s.procs {
 		p.stop()
