@@ -12,7 +12,8 @@ import (
 
 // composeEnv is what compose.env.example documents, with test values.
 func composeEnv() map[string]string {
-	env := map[string]string{"LEAD_SYNC_TARGET_URL": "https://crm.example.com/in", "LEAD_SYNC_TARGET_SECRET": ""}
+	env := map[string]string{"LEAD_SYNC_TARGET_URL": "https://crm.example.com/in", "LEAD_SYNC_TARGET_SECRET": "",
+		"BRIDGE_TRUSTED_PROXIES": "192.0.2.10"}
 	for _, user := range []string{"ROUTE", "BRIDGE", "LEAD_SYNC", "SESSION_ARCHIVE", "TAIL", "ADMIN", "SYS"} {
 		env["NATS_"+user+"_PASSWORD"] = "test-" + strings.ToLower(user)
 	}

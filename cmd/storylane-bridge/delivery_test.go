@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,31 +99,45 @@ func TestBurstFromOneAddressIsAllStored(t *testing.T) {
 	assertAllStored(t, "500 webhooks at once from one address, default flags", 500, statuses, seqs)
 }
 
-// TestSlowAndIdleConnectionsDoNotHoldUpAWebhook: slowloris and idle
-// keep-alive connections from the sender's own address do not delay its
-// webhook, with the default bounds and with a tight one that they fill.
+// TestSlowAndIdleConnectionsDoNotHoldUpAWebhook: idle keep-alive and
+// slowloris connections from the sender's own address do not delay its
+// webhook, with the default bounds and with a tight one that they fill,
+// where both kinds are closed to make room.
 func TestSlowAndIdleConnectionsDoNotHoldUpAWebhook(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{nil, {"--max-connections-per-client", "64"}} {
-		t.Run(fmt.Sprint(args), func(t *testing.T) {
-			url := startDefault(t, args...)
-			addr := url[len("http://"):]
-			for range 300 {
-				c := dialT(t, addr)
-				io.WriteString(c, "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\n") // never finished
+	for _, tight := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tight=%v", tight), func(t *testing.T) {
+			args := []string{"--admin-listen", "127.0.0.1:0"}
+			if tight {
+				args = append(args, "--max-connections-per-client", "128")
 			}
+			b := clitest.Start(t, run, append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir()}, args...),
+				map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+			metrics := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string) + "/metrics"
+			url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
 			idle := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer idle.CloseIdleConnections()
+			var ok atomic.Int32
 			var wg sync.WaitGroup
 			for range 64 {
 				wg.Go(func() {
 					if res, err := (&http.Client{Transport: idle}).Get(url + "/healthz"); err == nil {
 						io.Copy(io.Discard, res.Body)
 						res.Body.Close()
+						if res.StatusCode == http.StatusOK {
+							ok.Add(1)
+						}
 					}
 				})
 			}
 			wg.Wait()
+			if ok.Load() != 64 {
+				t.Fatalf("%d of 64 keep-alive requests answered 200, want all", ok.Load())
+			}
+			time.Sleep(1100 * time.Millisecond) // idle past their grace
+			for range 300 {
+				io.WriteString(dialT(t, url[len("http://"):]), "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\n") // never finished
+			}
 			time.Sleep(1100 * time.Millisecond) // the slow ones past their grace
 			start := time.Now()
 			transport := &http.Transport{}
@@ -132,6 +148,15 @@ func TestSlowAndIdleConnectionsDoNotHoldUpAWebhook(t *testing.T) {
 			status, _ := send(&http.Client{Transport: transport, Timeout: 10 * time.Second}, req)
 			if took := time.Since(start); status != http.StatusOK || took > 2*time.Second {
 				t.Errorf("a webhook among 300 slow and 64 idle connections from its address = %d after %s, want 200 within 2s", status, took)
+			}
+			if !tight {
+				return
+			}
+			_, m := get(t, metrics)
+			for _, state := range []string{"idle", "new"} {
+				if !regexp.MustCompile(`storylane_bridge_connections_evicted_total\{bound="per_client",state="` + state + `"\} [1-9]`).MatchString(m) {
+					t.Errorf("no %s connection was closed to make room, want some", state)
+				}
 			}
 		})
 	}

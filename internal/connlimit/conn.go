@@ -51,10 +51,10 @@ type conn struct {
 	once   sync.Once
 
 	// Guarded by l.mu.
-	state           state
-	since           time.Time
-	gone            bool
-	inAll, inClient *list.Element
+	state state
+	since time.Time
+	gone  bool
+	elem  *list.Element // on its client's list of its state, if any
 }
 
 func (c *conn) Close() error {

@@ -65,13 +65,13 @@ type Limiter struct {
 
 	mu      sync.Mutex
 	total   int
-	all     lists
 	clients map[netip.Addr]*client
 }
 
 // client holds the connections of one client key.
 type client struct {
-	open int
+	open   int
+	exempt bool // a trusted proxy's: made room from last
 	lists
 }
 
@@ -138,7 +138,8 @@ func (l *Limiter) admit(nc net.Conn, peer netip.Addr) (*conn, string) {
 		return nil, reasonNotAllowed
 	}
 	key := l.cfg.Key(peer)
-	perClient := l.cfg.MaxPerClient > 0 && !contains(l.cfg.Exempt, peer)
+	exempt := contains(l.cfg.Exempt, peer)
+	perClient := l.cfg.MaxPerClient > 0 && !exempt
 	now := l.cfg.Now()
 	var victims []*conn
 	l.mu.Lock()
@@ -157,7 +158,7 @@ func (l *Limiter) admit(nc net.Conn, peer netip.Addr) (*conn, string) {
 		victims = append(victims, l.evict(v, boundPerClient))
 	}
 	if l.cfg.MaxConns > 0 && l.total >= l.cfg.MaxConns {
-		v := l.victim(&l.all, now)
+		v := l.anyVictim(now)
 		if v == nil {
 			return nil, reasonAllBusy
 		}
@@ -166,7 +167,7 @@ func (l *Limiter) admit(nc net.Conn, peer netip.Addr) (*conn, string) {
 	// An eviction may have forgotten the client whose last connection it
 	// closed.
 	if cl = l.clients[key]; cl == nil {
-		cl = &client{}
+		cl = &client{exempt: exempt}
 		l.clients[key] = cl
 	}
 	c := &conn{Conn: nc, l: l, client: cl, key: key, peer: peer}
@@ -177,14 +178,15 @@ func (l *Limiter) admit(nc net.Conn, peer netip.Addr) (*conn, string) {
 	return c, ""
 }
 
-// victim is the connection to close to make room among ls: the one idle
-// longest, or else the one that has waited longest for its first headers,
-// either only past the grace. A connection idle for a moment is likely to
-// carry its client's next request any time now: closed as it is reused,
-// that request would fail, and an HTTP client retries only requests it may
-// send twice, which a webhook's POST is not.
+// victim is the connection of one client to close to make room: the one
+// that has waited longest for its first request's headers, or else the one
+// idle longest, either only past the grace. A client sends its headers at
+// once; a connection idle for a moment is likely to carry its client's next
+// request any time now: closed as it is reused, that request would fail,
+// and an HTTP client retries only requests it may send twice, which a
+// webhook's POST is not.
 func (l *Limiter) victim(ls *lists, now time.Time) *conn {
-	for _, q := range []*list.List{&ls.idle, &ls.fresh} {
+	for _, q := range []*list.List{&ls.fresh, &ls.idle} {
 		if e := q.Front(); e != nil {
 			if c := e.Value.(*conn); now.Sub(c.since) >= l.cfg.NewGrace {
 				return c
@@ -192,6 +194,25 @@ func (l *Limiter) victim(ls *lists, now time.Time) *conn {
 		}
 	}
 	return nil
+}
+
+// anyVictim is the connection to close to make room at the global bound:
+// the victim of the client holding the most connections, so that those who
+// open many make room first, and a trusted proxy's, carrying many clients,
+// only when no other has one. It looks at every client: this runs only at
+// the bound.
+func (l *Limiter) anyVictim(now time.Time) *conn {
+	var best *conn
+	var bestClient *client
+	for _, cl := range l.clients {
+		if bestClient != nil && (cl.exempt && !bestClient.exempt || cl.exempt == bestClient.exempt && cl.open <= bestClient.open) {
+			continue
+		}
+		if v := l.victim(&cl.lists, now); v != nil {
+			best, bestClient = v, cl
+		}
+	}
+	return best
 }
 
 // evict forgets v at once, so its place is free, and returns it for
@@ -223,27 +244,24 @@ func (l *Limiter) enter(c *conn, cl *client, s state, now time.Time) {
 	c.state, c.since = s, now
 	switch s {
 	case stateNew:
-		c.inAll, c.inClient = l.all.fresh.PushBack(c), cl.fresh.PushBack(c)
+		c.elem = cl.fresh.PushBack(c)
 	case stateIdle:
-		c.inAll, c.inClient = l.all.idle.PushBack(c), cl.idle.PushBack(c)
+		c.elem = cl.idle.PushBack(c)
 	}
 }
 
 // leave takes c off the lists of its state.
 func (l *Limiter) leave(c *conn) {
-	if c.inAll == nil {
+	if c.elem == nil {
 		return
 	}
-	cl := c.client
 	switch c.state {
 	case stateNew:
-		l.all.fresh.Remove(c.inAll)
-		cl.fresh.Remove(c.inClient)
+		c.client.fresh.Remove(c.elem)
 	case stateIdle:
-		l.all.idle.Remove(c.inAll)
-		cl.idle.Remove(c.inClient)
+		c.client.idle.Remove(c.elem)
 	}
-	c.inAll, c.inClient = nil, nil
+	c.elem = nil
 }
 
 // forget stops counting c; later calls do nothing.

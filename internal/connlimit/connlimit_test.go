@@ -112,7 +112,11 @@ func (s *server) idle(t *testing.T, c net.Conn) {
 func (s *server) idleCount() int {
 	s.l.mu.Lock()
 	defer s.l.mu.Unlock()
-	return s.l.all.idle.Len()
+	n := 0
+	for _, cl := range s.l.clients {
+		n += cl.idle.Len()
+	}
+	return n
 }
 
 // closed reports whether the server closed c, waiting up to a few seconds.
@@ -137,25 +141,80 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestClosesTheIdleConnectionFirst(t *testing.T) {
+// TestClosesTheHeaderlessConnectionFirst: a client sends its headers at
+// once, so a connection past its grace without them goes before an idle
+// one, whose client may be about to reuse it.
+func TestClosesTheHeaderlessConnectionFirst(t *testing.T) {
 	s := start(t, Config{MaxPerClient: 2, NewGrace: time.Millisecond}, nil)
-	first := dial(t, s.addr)
-	s.idle(t, first)
-	silent := dial(t, s.addr) // new, and past its grace soon
-	time.Sleep(10 * time.Millisecond)
+	silent := dial(t, s.addr)
+	kept := dial(t, s.addr)
+	s.idle(t, kept)
+	time.Sleep(10 * time.Millisecond) // both past their grace
 	third := dial(t, s.addr)
 	if res, err := get(t, third, "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET on a third connection = %v, %v, want 200", res, err)
 	}
+	if !closed(silent) {
+		t.Error("the connection without headers is still open, want it closed to make room")
+	}
+	if res, err := get(t, kept, "/"); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("GET on the idle connection = %v, %v, want 200: the headerless one goes first", res, err)
+	}
+	if got := testutil.ToFloat64(s.metrics.evicted.WithLabelValues(boundPerClient, "new")); got != 1 {
+		t.Errorf("evicted{per_client,new} = %v, want 1", got)
+	}
+}
+
+// TestClosesTheIdleConnectionWhenNoneIsHeaderless: idle ones make room too.
+func TestClosesTheIdleConnectionWhenNoneIsHeaderless(t *testing.T) {
+	s := start(t, Config{MaxPerClient: 1, NewGrace: time.Millisecond}, nil)
+	first := dial(t, s.addr)
+	s.idle(t, first)
+	time.Sleep(10 * time.Millisecond)
+	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET on a second connection = %v, %v, want 200", res, err)
+	}
 	if !closed(first) {
 		t.Error("the idle connection is still open, want it closed to make room")
-	}
-	if res, err := get(t, silent, "/"); err != nil || res.StatusCode != http.StatusOK {
-		t.Errorf("GET on the new connection = %v, %v, want 200: the idle one goes first", res, err)
 	}
 	if got := testutil.ToFloat64(s.metrics.evicted.WithLabelValues(boundPerClient, "idle")); got != 1 {
 		t.Errorf("evicted{per_client,idle} = %v, want 1", got)
 	}
+}
+
+// TestGlobalBoundClosesTheBiggestClientsConnection: at the global bound the
+// client holding the most connections makes room, not the one whose
+// connection is oldest.
+func TestGlobalBoundClosesTheBiggestClientsConnection(t *testing.T) {
+	s := start(t, Config{MaxConns: 3, NewGrace: 20 * time.Millisecond}, nil)
+	from := func(ip string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", s.addr)
+		if err != nil {
+			t.Skipf("dial from %s: %v", ip, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	small := from("127.0.0.3")
+	time.Sleep(5 * time.Millisecond)
+	big := []net.Conn{from("127.0.0.2"), from("127.0.0.2")}
+	time.Sleep(50 * time.Millisecond) // all past their grace
+	if res, err := get(t, from("127.0.0.3"), "/"); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET at the global bound = %v, %v, want 200", res, err)
+	}
+	if !closed(big[0]) {
+		t.Error("the biggest client's oldest connection is still open, want it closed to make room")
+	}
+	small.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := small.Read(make([]byte, 1)); err == nil || !isTimeout(err) {
+		t.Errorf("the smaller client's older connection read %v, want it kept open", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func TestClosesTheOldestHeaderlessConnection(t *testing.T) {

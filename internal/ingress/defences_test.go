@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -62,12 +63,50 @@ func TestRateLimitPerClient(t *testing.T) {
 	}
 }
 
-// TestShedsBeyondMaxConcurrent holds a webhook mid-body so the only slot is
-// taken, and checks the next is answered 503 once its wait is over, with
-// the bound in the log line.
-func TestShedsBeyondMaxConcurrent(t *testing.T) {
+// TestShedsBeyondMaxConcurrentPerClient holds a webhook mid-body so the
+// client's only slot is taken, and checks its next is answered 503 once its
+// wait is over, with the bound in the log line.
+func TestShedsBeyondMaxConcurrentPerClient(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, ingress.Config{MaxConcurrentPerClient: 1, QueueTimeout: 50 * time.Millisecond})
+	done := holdSlowBody(t, h)
+	body := example(t, "known")
+	res := h.post(t, body, sign(body, secret1))
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+		t.Errorf("POST while the client's only slot is busy = %d (Retry-After %q), want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
+	}
+	if n := h.logs.FilterField(zap.String("refused_by", "max-concurrent-per-client")).Len(); n != 1 {
+		t.Errorf("%d log lines say refused_by max-concurrent-per-client, want 1", n)
+	}
+	done()
+	// The server frees the slot once its handler has seen the body fail.
+	var last int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && last != http.StatusOK; time.Sleep(10 * time.Millisecond) {
+		last = h.post(t, body, sign(body, secret1)).status
+	}
+	if last != http.StatusOK {
+		t.Errorf("POST once the slot is free = %d, want 200", last)
+	}
+}
+
+// TestUnsignedBodiesHoldNoSlotOfAll: requests nobody signed, stalled
+// mid-body, do not take the slots of --max-concurrent, which only
+// verified webhooks hold.
+func TestUnsignedBodiesHoldNoSlotOfAll(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, ingress.Config{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond})
+	done := holdSlowBody(t, h)
+	defer done()
+	body := example(t, "known")
+	if res := h.post(t, body, sign(body, secret1)); res.status != http.StatusOK {
+		t.Errorf("a signed POST while an unsigned body stalls = %d, want 200", res.status)
+	}
+}
+
+// holdSlowBody starts a webhook whose body stalls after a byte, and returns
+// once the server reads it; the function returned ends it.
+func holdSlowBody(t *testing.T, h *harness) func() {
+	t.Helper()
 	pr, pw := newSlowBody()
 	done := make(chan error, 1)
 	go func() {
@@ -79,23 +118,9 @@ func TestShedsBeyondMaxConcurrent(t *testing.T) {
 		done <- err // the body ends in an error: the client went away
 	}()
 	pw.waitRead()
-	body := example(t, "known")
-	res := h.post(t, body, sign(body, secret1))
-	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
-		t.Errorf("POST while the only slot is busy = %d (Retry-After %q), want 503 with Retry-After", res.status, res.header.Get("Retry-After"))
-	}
-	if n := h.logs.FilterField(zap.String("refused_by", "max-concurrent")).Len(); n != 1 {
-		t.Errorf("%d log lines say refused_by max-concurrent, want 1", n)
-	}
-	pw.finish()
-	<-done
-	// The server frees the slot once its handler has seen the body fail.
-	var last int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && last != http.StatusOK; time.Sleep(10 * time.Millisecond) {
-		last = h.post(t, body, sign(body, secret1)).status
-	}
-	if last != http.StatusOK {
-		t.Errorf("POST once the slot is free = %d, want 200", last)
+	return func() {
+		pw.finish()
+		<-done
 	}
 }
 
@@ -226,4 +251,64 @@ storylane_bridge_untrusted_forwarded_requests_total 3
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "storylane_bridge_untrusted_forwarded_requests_total"); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestLargeBodiesWithinTheByteBudget: a body past the 8 KiB head is read
+// through the budget, stored, and past --max-body refused; one that finds
+// the budget held by a stalled body is shed, and says why.
+func TestLargeBodiesWithinTheByteBudget(t *testing.T) {
+	t.Parallel()
+	const limit = 16 << 10
+	h := newHarness(t, ingress.Config{MaxBody: limit, MaxBufferedBytes: limit + 1, QueueTimeout: 50 * time.Millisecond,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}) // clients named by X-Forwarded-For
+	large := []byte(fmt.Sprintf(`{"id":"large","pad":%q}`, strings.Repeat("x", 12<<10)))
+	if res := h.post(t, large, sign(large, secret1)); res.status != http.StatusOK {
+		t.Fatalf("POST of a %d-byte body = %d %s, want 200", len(large), res.status, res.body)
+	}
+	tooLarge := bytes.Repeat([]byte("x"), limit+1)
+	req, _ := http.NewRequest(http.MethodPost, h.url+ingress.WebhookPath, io.MultiReader(bytes.NewReader(tooLarge))) // chunked
+	if res := h.do(t, req); res.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked POST of %d bytes past the head, limit %d = %d, want 413", len(tooLarge), limit, res.status)
+	}
+	// A body that announces the limit, sends past the head and stalls,
+	// holds the whole budget: another client's large body waits, then is
+	// shed.
+	stall := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		body := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), 9<<10)), stalled(stall))
+		req, _ := http.NewRequest(http.MethodPost, h.url+ingress.WebhookPath, body)
+		req.ContentLength = limit
+		req.Header.Set("X-Forwarded-For", "198.51.100.1")
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	var res response
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodPost, h.url+ingress.WebhookPath, bytes.NewReader(large))
+		req.Header.Set("x-storylane-signature", sign(large, secret1))
+		req.Header.Set("X-Forwarded-For", "198.51.100.2") // another client: not its share, the budget
+		if res = h.do(t, req); res.status == http.StatusServiceUnavailable {
+			break
+		}
+	}
+	close(stall)
+	<-done
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+		t.Errorf("POST of a large body with the budget held = %d, want 503 with Retry-After", res.status)
+	}
+	if n := h.logs.FilterField(zap.String("refused_by", "max-buffered-bytes")).Len(); n == 0 {
+		t.Error("no log line says refused_by max-buffered-bytes")
+	}
+}
+
+// stalled is a body part that blocks until its channel is closed, then
+// fails as a client that went away.
+type stalled chan struct{}
+
+func (s stalled) Read([]byte) (int, error) {
+	<-s
+	return 0, fmt.Errorf("client went away")
 }

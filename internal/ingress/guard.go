@@ -147,15 +147,15 @@ func retryAfterSeconds(d time.Duration) string {
 
 // guard wraps the webhook handler with the defences against hostile or
 // excessive traffic, cheapest first: the allow-list (403), the per-client
-// rate limit (429), then the bounds on webhooks handled at once, where a
-// webhook waits its turn for a while before it is shed (503): all before
-// its body is read.
+// rate limit (429), then the client's share of webhooks handled at once,
+// where a webhook waits its turn for a while before it is shed (503): all
+// before its body is read. The bound on all webhooks at once applies once
+// the signature is verified.
 func (s *Server) guard(next http.Handler) http.Handler {
 	var lims *limiters
 	if s.cfg.RateLimit > 0 {
 		lims = newLimiters(s.cfg.RateLimit, s.cfg.RateBurst)
 	}
-	admit := newAdmission(s.cfg.MaxConcurrent, s.cfg.MaxConcurrentPerClient, s.cfg.MaxQueued, s.cfg.QueueTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := s.client(r)
 		if len(s.cfg.AllowCIDRs) > 0 && !inAny(ip, s.cfg.AllowCIDRs) {
@@ -169,7 +169,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		leave, bound := admit.enter(r.Context(), key)
+		leave, bound := s.admit.enterClient(r.Context(), key)
 		if leave == nil {
 			s.shed(w, r, bound)
 			return
@@ -181,8 +181,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
-// shed answers 503 to a webhook that found no room in time under bound.
+// shed answers 503 to a webhook that found no room in time under bound;
+// with no bound, the client left while it waited, and nothing is counted.
 func (s *Server) shed(w http.ResponseWriter, r *http.Request, bound string) {
+	if bound == "" {
+		annotate(r, zap.String("gone", "the client left while waiting for its turn"))
+		writeError(w, r, http.StatusServiceUnavailable, "client gone")
+		return
+	}
 	msg := "overloaded, retry later"
 	if bound == boundPerClient {
 		msg = "too many requests in flight from this client, retry later"

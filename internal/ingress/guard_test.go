@@ -119,52 +119,92 @@ func TestLimitersStayBounded(t *testing.T) {
 	}
 }
 
-func TestAdmission(t *testing.T) {
+func TestAdmissionPerClient(t *testing.T) {
 	t.Parallel()
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	ctx := context.Background()
-	adm := newAdmission(3, 2, 1, 20*time.Millisecond)
+	adm := newAdmission(0, 2, 4, 20*time.Millisecond) // a client may queue 2
 	var leaves []func()
 	for i := range 2 {
-		leave, bound := adm.enter(ctx, a)
+		leave, bound := adm.enterClient(ctx, a)
 		if leave == nil {
-			t.Fatalf("enter(a) %d = shed by %s, want a slot", i, bound)
+			t.Fatalf("enterClient(a) %d = shed by %q, want a slot", i, bound)
 		}
 		leaves = append(leaves, leave)
 	}
-	if leave, bound := adm.enter(ctx, a); leave != nil || bound != boundPerClient {
-		t.Errorf("enter(a) past its share = %v, want shed by %s", bound, boundPerClient)
+	if leave, bound := adm.enterClient(ctx, a); leave != nil || bound != boundPerClient {
+		t.Errorf("enterClient(a) past its share = %q, want shed by %s", bound, boundPerClient)
 	}
-	leave, bound := adm.enter(ctx, b)
+	leave, bound := adm.enterClient(ctx, b)
 	if leave == nil {
-		t.Fatalf("enter(b) while a holds its share = shed by %s, want a slot", bound)
+		t.Fatalf("enterClient(b) while a holds its share = shed by %q, want a slot", bound)
 	}
-	leaves = append(leaves, leave)
-	if leave, bound := adm.enter(ctx, b); leave != nil || bound != boundConcurrent {
-		t.Errorf("enter(b) with every slot taken = %v, want shed by %s", bound, boundConcurrent)
-	}
-	// A waiter gets the slot given back while it waits.
+	leave()
+	// Waiters: half the queue, then shed at once.
 	adm.wait = 5 * time.Second
-	got := make(chan func())
-	go func() { leave, _ := adm.enter(ctx, b); got <- leave }()
-	for adm.queued.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	got := make(chan func(), 2)
+	for range 2 {
+		go func() { leave, _ := adm.enterClient(ctx, a); got <- leave }()
 	}
-	if leave, bound := adm.enter(ctx, b); leave != nil || bound != boundQueued {
-		t.Errorf("enter(b) with the queue full = %v, want shed by %s", bound, boundQueued)
+	waitUntil(t, "two waiters", func() bool { return adm.queued.Load() == 2 })
+	if leave, bound := adm.enterClient(ctx, a); leave != nil || bound != boundPerClient {
+		t.Errorf("enterClient(a) with its share of the queue full = %q, want shed by %s", bound, boundPerClient)
 	}
-	leaves[0]()
-	if leave := <-got; leave == nil {
-		t.Error("a waiter was shed although a slot was given back")
-	} else {
+	for _, leave := range leaves {
 		leave()
+		if next := <-got; next == nil {
+			t.Error("a waiter was shed although a slot was given back")
+		} else {
+			next()
+		}
 	}
-	for _, leave := range leaves[1:] {
-		leave()
+	// A waiter whose client leaves is not shed by any bound.
+	gone, cancel := context.WithCancel(ctx)
+	held1, _ := adm.enterClient(ctx, a)
+	held2, _ := adm.enterClient(ctx, a)
+	go func() { leave, bound := adm.enterClient(gone, a); got <- leave; _ = bound }()
+	waitUntil(t, "a waiter", func() bool { return adm.queued.Load() == 1 })
+	cancel()
+	if leave := <-got; leave != nil {
+		t.Error("a waiter whose client left got a slot")
 	}
+	held1()
+	held2()
 	adm.mu.Lock()
 	defer adm.mu.Unlock()
 	if len(adm.clients) != 0 {
 		t.Errorf("%d clients remembered after every slot was given back, want 0", len(adm.clients))
+	}
+}
+
+func TestAdmissionInAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	adm := newAdmission(1, 0, 1, 20*time.Millisecond)
+	leave, _ := adm.enterAll(ctx)
+	if l, bound := adm.enterAll(ctx); l != nil || bound != boundConcurrent {
+		t.Errorf("enterAll with the only slot taken = %q, want shed by %s after waiting", bound, boundConcurrent)
+	}
+	adm.wait = 5 * time.Second
+	got := make(chan func())
+	go func() { l, _ := adm.enterAll(ctx); got <- l }()
+	waitUntil(t, "a waiter", func() bool { return adm.queued.Load() == 1 })
+	if l, bound := adm.enterAll(ctx); l != nil || bound != boundQueued {
+		t.Errorf("enterAll with the queue full = %q, want shed by %s", bound, boundQueued)
+	}
+	leave()
+	if l := <-got; l == nil {
+		t.Error("the waiter was shed although the slot was given back")
+	} else {
+		l()
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -125,16 +125,29 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 }
 
 // untrustedForward counts a request that names its client in
-// X-Forwarded-For from a peer not trusted to, and logs the first: a proxy in
-// front of the bridge that is missing from --trusted-proxies makes every
-// client one, so per-client bounds apply to all of them together.
+// X-Forwarded-For from a peer not trusted to, and logs the first from each
+// of the first few such peers: a proxy in front of the bridge that is
+// missing from --trusted-proxies makes every client one, so per-client
+// bounds apply to all of them together. Several peers, so that an
+// attacker's header cannot hide the proxy's.
 func (s *Server) untrustedForward(peer netip.Addr) {
 	s.metrics.forwarded.Inc()
-	if s.forwarded.CompareAndSwap(false, true) {
+	s.forwardedMu.Lock()
+	_, seen := s.forwarded[peer]
+	log := !seen && len(s.forwarded) < maxForwardedPeers
+	if log {
+		s.forwarded[peer] = struct{}{}
+	}
+	s.forwardedMu.Unlock()
+	if log {
 		s.logger.Warn("X-Forwarded-For from a peer not in --trusted-proxies is ignored; if this peer is your load balancer, trust it (counted in storylane_bridge_untrusted_forwarded_requests_total)",
 			zap.Stringer("peer", peer))
 	}
 }
+
+// maxForwardedPeers bounds the peers whose untrusted X-Forwarded-For is
+// logged.
+const maxForwardedPeers = 16
 
 func (s *Server) logRequest(r *http.Request, status int, took time.Duration, info *requestInfo) {
 	s.metrics.request(routeLabel(r.URL.Path), status)

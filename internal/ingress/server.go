@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,8 +58,9 @@ type Config struct {
 	// Now returns the receipt time; nil means time.Now.
 	Now func() time.Time
 
-	// MaxConcurrent bounds the webhooks handled at once; beyond it the
-	// bridge sheds load with 503 instead of growing. 0 for no bound.
+	// MaxConcurrent bounds the signed webhooks being stored at once;
+	// beyond it a webhook waits its turn, then is shed with 503 instead of
+	// the bridge growing. 0 for no bound.
 	MaxConcurrent int
 	// MaxConcurrentPerClient bounds those of one client address (or IPv6
 	// /64). 0 for no bound.
@@ -101,7 +103,7 @@ type Deps struct {
 const (
 	DefaultMaxBody          = 256 << 10
 	DefaultPublishTimeout   = 5 * time.Second
-	DefaultQueueTimeout     = defaultQueueTimeout
+	DefaultQueueTimeout     = 2 * time.Second
 	DefaultMaxQueued        = 1024
 	DefaultMaxBufferedBytes = 16 << 20
 )
@@ -120,10 +122,13 @@ type Server struct {
 	rejectLog *rate.Limiter
 	suppress  atomic.Int64 // rejection log lines not written since the last one
 	handler   http.Handler
+	admit     *admission
 	bodies    *bodies
-	forwarded atomic.Bool // an untrusted X-Forwarded-For was logged
-	parsers   fastjson.ParserPool
-	events    *cloudevent.Encoder
+	// Peers whose untrusted X-Forwarded-For was logged.
+	forwardedMu sync.Mutex
+	forwarded   map[netip.Addr]struct{}
+	parsers     fastjson.ParserPool
+	events      *cloudevent.Encoder
 }
 
 // Rejections (bad signatures, rate limits, shed load) are logged at most
@@ -165,7 +170,8 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	}
 	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
 		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
-		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.QueueTimeout)}
+		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.MaxBody, cfg.QueueTimeout),
+		admit: newAdmission(cfg.MaxConcurrent, cfg.MaxConcurrentPerClient, cfg.MaxQueued, cfg.QueueTimeout), forwarded: map[netip.Addr]struct{}{}}
 	s.health = d.Health
 	s.handler = s.withRequestLog(s.routes())
 	return s

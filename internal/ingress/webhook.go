@@ -75,6 +75,12 @@ func (s *Server) handleWebhook() http.HandlerFunc {
 		}
 		s.metrics.key(key)
 		annotate(r, zap.Int("key", key))
+		leave, bound := s.admit.enterAll(r.Context())
+		if leave == nil {
+			s.shed(w, r, bound)
+			return
+		}
+		defer leave()
 		msg, reason := s.message(body, received)
 		if msg == nil {
 			s.keepInvalid(ctx, w, r, body, reason, received)
@@ -105,7 +111,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 		s.tooLarge(w, r)
 		return nil, nil, false
 	}
-	body, release, err := s.bodies.read(r.Context(), http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength, s.cfg.MaxBody)
+	body, release, err := s.bodies.read(r.Context(), ClientKey(s.client(r)), http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength)
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
