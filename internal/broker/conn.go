@@ -33,6 +33,55 @@ type ConnConfig struct {
 	// ReconnectWait is the pause between reconnection attempts; 0 keeps
 	// the nats.go default.
 	ReconnectWait time.Duration
+
+	// A server that stops answering without closing the connection (a
+	// frozen process, a powered-off or partitioned host) sends no reset:
+	// only these notice it. The connection is abandoned when MaxPingsOut
+	// pings sent every PingInterval go unanswered, or when a write cannot
+	// finish within WriteTimeout. Zero (or less) means the Default values
+	// below.
+	PingInterval time.Duration
+	MaxPingsOut  int
+	WriteTimeout time.Duration
+}
+
+// Defaults of the silent-server settings: a silent server is abandoned
+// 10 to 15 s after it stops answering (the third ping finds two still
+// unanswered), instead of nats.go's 4 to 6 minutes (2 min, 2 pings out). A
+// write of one message of --max-body (1 MiB) needs 0.5 MB/s to finish in
+// WriteTimeout, which any link to a broker has; nats.go waits a minute.
+const (
+	DefaultPingInterval = 5 * time.Second
+	DefaultMaxPingsOut  = 2
+	DefaultWriteTimeout = 2 * time.Second
+)
+
+// liveness returns the options that abandon a silent server, with the
+// defaults for the settings not set.
+func (c ConnConfig) liveness() []nats.Option {
+	ping, out, write := c.PingInterval, c.MaxPingsOut, c.WriteTimeout
+	if ping <= 0 {
+		ping = DefaultPingInterval
+	}
+	if out <= 0 {
+		out = DefaultMaxPingsOut
+	}
+	if write <= 0 {
+		write = DefaultWriteTimeout
+	}
+	return []nats.Option{
+		nats.PingInterval(ping),
+		nats.MaxPingsOutstanding(out),
+		// Every write to the socket, the background flusher's and a
+		// publisher's own, gives up after this; a write cut part way
+		// closes the connection (nats.go does that itself).
+		nats.FlusherTimeout(write),
+		// A flusher write that timed out with nothing written leaves the
+		// connection open and its buffered messages dropped: reconnect at
+		// once rather than wait for the pings, since a server that read
+		// nothing for WriteTimeout is not serving us.
+		nats.ReconnectOnFlusherError(),
+	}
 }
 
 // Connect connects to the servers in cfg.URL. It never gives up: when no
@@ -44,6 +93,7 @@ func Connect(cfg ConnConfig, logger *zap.Logger) (*nats.Conn, error) {
 		return nil, err
 	}
 	opts = append(opts, nats.RetryOnFailedConnect(true))
+	opts = append(opts, cfg.liveness()...)
 	opts = append(opts, commonOptions(cfg.Name, cfg.ReconnectWait, logger)...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -78,7 +128,10 @@ func hasPassword(u *url.Userinfo) bool {
 	return ok
 }
 
-// ConnectInProcess connects to an embedded server without a socket.
+// ConnectInProcess connects to an embedded server without a socket. It
+// keeps nats.go's pings and write timeout: an embedded server cannot fall
+// silent without the whole process, and a write to it waits on the server
+// reading, which a busy server may take longer than a network timeout to do.
 func ConnectInProcess(ns *server.Server, name string, logger *zap.Logger) (*nats.Conn, error) {
 	opts := append(commonOptions(name, 0, logger), nats.InProcessServer(ns))
 	nc, err := nats.Connect("", opts...)

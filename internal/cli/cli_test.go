@@ -259,3 +259,38 @@ func TestSigningSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSLivenessFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		vars    map[string]string
+		want    [3]any // ping interval, max pings out, write timeout
+		wantErr bool
+	}{
+		{"defaults", nil, nil, [3]any{5 * time.Second, 2, 2 * time.Second}, false},
+		{"environment", nil, map[string]string{"NATS_PING_INTERVAL": "1s", "NATS_MAX_PINGS_OUT": "3", "NATS_WRITE_TIMEOUT": "10s"},
+			[3]any{time.Second, 3, 10 * time.Second}, false},
+		{"flags", []string{"--nats-ping-interval", "500ms", "--nats-max-pings-out", "1", "--nats-write-timeout", "1s"}, nil,
+			[3]any{500 * time.Millisecond, 1, time.Second}, false},
+		{"no pings", []string{"--nats-ping-interval", "0s"}, nil, [3]any{}, true},
+		{"no ping out", []string{"--nats-max-pings-out", "0"}, nil, [3]any{}, true},
+		{"negative write timeout", nil, map[string]string{"NATS_WRITE_TIMEOUT": "-1s"}, [3]any{}, true},
+	}
+	for _, tt := range tests {
+		var c broker.ConnConfig
+		f := cli.NewFlagSet("test", "a test", io.Discard)
+		f.NATS(&c, "")
+		err := f.Parse(tt.args, env(tt.vars))
+		if tt.wantErr {
+			if !errors.Is(err, cli.ErrUsage) {
+				t.Errorf("Parse(%s) = %v, want a usage error", tt.name, err)
+			}
+			continue
+		}
+		if got := [3]any{c.PingInterval, c.MaxPingsOut, c.WriteTimeout}; err != nil || got != tt.want {
+			t.Errorf("Parse(%s) = %v, %v, want %v", tt.name, got, err, tt.want)
+		}
+	}
+}

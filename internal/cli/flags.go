@@ -32,6 +32,7 @@ type FlagSet struct {
 	synopsis string
 	env      map[string]string // flag name → variable
 	envOnly  [][2]string       // variable, description
+	checks   []func() error    // run once the values are read
 }
 
 // NewFlagSet returns an empty flag set for the named command; help goes to out.
@@ -77,9 +78,17 @@ func (f *FlagSet) EnvOnly(name, usage string) {
 	f.envOnly = append(f.envOnly, [2]string{name, usage})
 }
 
-// Parse reads args, then the variables of the flags args did not set. It
-// returns flag.ErrHelp after printing help for -h/--help, and an error
-// wrapping ErrUsage for anything it cannot read.
+// Check adds a test of the parsed values that Parse runs last, so that a
+// group of flags shared by every command is validated the same in each;
+// its error is a usage error.
+func (f *FlagSet) Check(check func() error) {
+	f.checks = append(f.checks, check)
+}
+
+// Parse reads args, then the variables of the flags args did not set, then
+// runs the checks. It returns flag.ErrHelp after printing help for
+// -h/--help, and an error wrapping ErrUsage for anything it cannot read or
+// a check refuses.
 func (f *FlagSet) Parse(args []string, getenv func(string) string) error {
 	if err := f.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -105,6 +114,14 @@ func (f *FlagSet) Parse(args []string, getenv func(string) string) error {
 			}
 		}
 	})
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, check := range f.checks {
+		if err := check(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrUsage, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

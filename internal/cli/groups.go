@@ -25,6 +25,15 @@ func (f *FlagSet) NATS(c *broker.ConnConfig, defaultURL string) {
 	f.StringVar(&c.TLSCert, "nats-tls-cert", "NATS_TLS_CERT", "", "client certificate `file` for NATS mutual TLS")
 	f.StringVar(&c.TLSKey, "nats-tls-key", "NATS_TLS_KEY", "", "client key `file` for NATS mutual TLS")
 	f.StringVar(&c.InboxPrefix, "nats-inbox-prefix", "NATS_INBOX_PREFIX", "", "private reply `prefix` instead of _INBOX (least-privilege accounts)")
+	f.DurationVar(&c.PingInterval, "nats-ping-interval", "NATS_PING_INTERVAL", broker.DefaultPingInterval, "how often to ping the NATS server; a server silent for --nats-max-pings-out more pings is left for another")
+	f.IntVar(&c.MaxPingsOut, "nats-max-pings-out", "NATS_MAX_PINGS_OUT", broker.DefaultMaxPingsOut, "unanswered pings after which the NATS server is left for another")
+	f.DurationVar(&c.WriteTimeout, "nats-write-timeout", "NATS_WRITE_TIMEOUT", broker.DefaultWriteTimeout, "longest wait for a write to the NATS socket before reconnecting elsewhere; raise it on slow links")
+	f.Check(func() error {
+		if c.PingInterval <= 0 || c.MaxPingsOut < 1 || c.WriteTimeout <= 0 {
+			return fmt.Errorf("--nats-ping-interval and --nats-write-timeout must be positive, --nats-max-pings-out at least 1")
+		}
+		return nil
+	})
 }
 
 // Stream defines the flags that name the stream and its subject prefix.

@@ -56,6 +56,7 @@ func TestClusterFailover(t *testing.T) {
 	t.Run("two-bridges", func(t *testing.T) { add(twoBridges(t)) })
 	t.Run("no-quorum", func(t *testing.T) { add(noQuorum(t)) })
 	t.Run("consumers", func(t *testing.T) { add(consumersAcrossNodeLoss(t)) })
+	t.Run("node-frozen", func(t *testing.T) { add(nodeFrozen(t)) })
 	lines := []string{"| scenario | webhooks sent | 2xx answers | other answers | stored | duplicate answers | longest without a 2xx | 2xx while a node was down |",
 		"| --- | --- | --- | --- | --- | --- | --- | --- |"}
 	for _, r := range reports {

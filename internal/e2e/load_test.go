@@ -36,6 +36,7 @@ type load struct {
 	answers   map[int]int     // answers by status (0: no answer)
 	dups      int             // 2xx answers saying duplicate
 	successes []time.Time     // when each 2xx came
+	sentAt    []time.Time     // when the webhook of each 2xx was first sent
 	failed    []string        // ids never answered 2xx
 }
 
@@ -76,7 +77,8 @@ func (l *load) run(t *testing.T, progress func(started int)) {
 }
 
 func (l *load) deliver(client *http.Client, url, id string, body []byte) {
-	give := time.Now().Add(l.deadline)
+	first := time.Now()
+	give := first.Add(l.deadline)
 	for time.Now().Before(give) {
 		req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/storylane", bytes.NewReader(body))
 		req.Header.Set("x-storylane-signature", storylane.Sign(body, []byte(secret)))
@@ -93,6 +95,7 @@ func (l *load) deliver(client *http.Client, url, id string, body []byte) {
 		if status/100 == 2 {
 			l.acked[id]++
 			l.successes = append(l.successes, time.Now())
+			l.sentAt = append(l.sentAt, first)
 			if dup {
 				l.dups++
 			}
@@ -118,6 +121,23 @@ func (l *load) successesSince(t time.Time) int {
 		}
 	}
 	return n
+}
+
+// firstStoredSentAfter is how long after t the first 2xx came for a
+// webhook first sent after t, or false when none came: the time to
+// recovery from a fault at t, which no answer already under way can
+// shorten.
+func (l *load) firstStoredSentAfter(t time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Duration
+	found := false
+	for i, sent := range l.sentAt {
+		if d := l.successes[i].Sub(t); sent.After(t) && (!found || d < first) {
+			first, found = d, true
+		}
+	}
+	return first, found
 }
 
 // longestGap is the longest time without any 2xx while the load ran.
