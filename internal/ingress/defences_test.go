@@ -68,8 +68,9 @@ func TestRateLimitPerClient(t *testing.T) {
 // wait is over, with the bound in the log line.
 func TestShedsBeyondMaxConcurrentPerClient(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, ingress.Config{MaxConcurrentPerClient: 1, QueueTimeout: 50 * time.Millisecond})
-	done := holdSlowBody(t, h)
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, ingress.Config{MaxConcurrentPerClient: 1, QueueTimeout: 50 * time.Millisecond}, ingress.NewMetrics(reg))
+	done := holdSlowBody(t, h, reg)
 	body := example(t, "known")
 	res := h.post(t, body, sign(body, secret1))
 	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
@@ -94,8 +95,9 @@ func TestShedsBeyondMaxConcurrentPerClient(t *testing.T) {
 // verified webhooks hold.
 func TestUnsignedBodiesHoldNoSlotOfAll(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, ingress.Config{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond})
-	done := holdSlowBody(t, h)
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, ingress.Config{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond}, ingress.NewMetrics(reg))
+	done := holdSlowBody(t, h, reg)
 	defer done()
 	body := example(t, "known")
 	if res := h.post(t, body, sign(body, secret1)); res.status != http.StatusOK {
@@ -104,8 +106,9 @@ func TestUnsignedBodiesHoldNoSlotOfAll(t *testing.T) {
 }
 
 // holdSlowBody starts a webhook whose body stalls after a byte, and returns
-// once the server reads it; the function returned ends it.
-func holdSlowBody(t *testing.T, h *harness) func() {
+// once the server is handling it (reg holds its metrics); the function
+// returned ends it.
+func holdSlowBody(t *testing.T, h *harness, reg *prometheus.Registry) func() {
 	t.Helper()
 	pr, pw := newSlowBody()
 	done := make(chan error, 1)
@@ -118,6 +121,11 @@ func holdSlowBody(t *testing.T, h *harness) func() {
 		done <- err // the body ends in an error: the client went away
 	}()
 	pw.waitRead()
+	for deadline := time.Now().Add(5 * time.Second); inFlight(t, reg) < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled webhook never reached the handler")
+		}
+	}
 	return func() {
 		pw.finish()
 		<-done
@@ -311,4 +319,19 @@ type stalled chan struct{}
 func (s stalled) Read([]byte) (int, error) {
 	<-s
 	return 0, fmt.Errorf("client went away")
+}
+
+// inFlight reads storylane_bridge_in_flight_requests from reg.
+func inFlight(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "storylane_bridge_in_flight_requests" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
 }
