@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -22,13 +23,15 @@ import (
 // These tests hold the bridge, with its default flags, to "a legitimate
 // signed delivery is never refused while the machine has capacity".
 
-// startDefault runs the bridge with default flags on loopback and returns
-// its URL.
+// startDefault runs the bridge binary with default flags on loopback and
+// returns its URL. A process, built as it ships: the race detector would
+// slow its embedded broker, and so what a burst can be served with, many
+// times over.
 func startDefault(t *testing.T, args ...string) string {
 	t.Helper()
-	b := clitest.Start(t, run, append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir()}, args...),
-		map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
-	return "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
+	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET=" + testSecret},
+		append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir()}, args...)...)
+	return "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
 }
 
 // burst sends n signed webhooks at once, each on its own connection and
