@@ -16,7 +16,8 @@ import (
 
 const synopsis = `Consumes every Storylane session (storylane.session.known and .unknown) from
 the bridge's stream and appends each, as one line of structured CloudEvent
-JSON, to <dir>/dt=YYYY-MM-DD/sessions.ndjson by the event's day (UTC). An event
+JSON, to <dir>/dt=YYYY-MM-DD/sessions.ndjson by the event's day (UTC; the day
+the stream stored it when its time is outside the years 2000-2100). An event
 is acknowledged only once its line is fsynced, and an event already in the
 archive is recognised by its id and skipped, so each appears exactly once even
 when the process is killed and restarted. --replay rebuilds the archive from
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return consume.Permanent(err)
 		}
-		return arc.Append(ctx, archive.Day(line.Time), line.ID, line.JSON)
+		return arc.Append(ctx, archive.EventDay(line.Time, e.Stored), line.ID, line.JSON)
 	}
 	var prepare func(context.Context, jetstream.JetStream, *consume.Config) error
 	if cfg.replay {

@@ -99,6 +99,25 @@ func Open(dir string) (*Archive, error) {
 // Day is the partition of an event: its time's date in UTC.
 func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
+// The years of event times the archive files by. A viewed_at outside them
+// is a sender's mistake, not a session: year 0 would make a partition
+// dt=0000-01-01 that no query over recent days finds.
+const (
+	FirstYear = 2000
+	LastYear  = 2100
+)
+
+// EventDay is the partition of an event with time t that the stream stored
+// at stored: t's day, or stored's when t is missing or outside FirstYear to
+// LastYear. Both are fixed for a stored message, so every delivery and every
+// replay files it in the same partition, where its id is recognised.
+func EventDay(t, stored time.Time) string {
+	if y := t.UTC().Year(); y < FirstYear || y > LastYear {
+		return Day(stored)
+	}
+	return Day(t)
+}
+
 // Append writes line (without its newline) for event id to the partition of
 // day, unless id is already there, and returns once it is on disk. A
 // duplicate id waits for the fsync of its first line.
