@@ -26,9 +26,10 @@ an ordered consumer, then goes on with the durable (through the durable alone
 where the user may not create an ordered consumer).`
 
 type config struct {
-	consumer cli.ConsumerFlags
-	dir      string
-	replay   bool
+	consumer      cli.ConsumerFlags
+	dir           string
+	replay        bool
+	groupReadable bool
 }
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -37,6 +38,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.Consumer(&c.consumer, "session-archive", 1024, "all")
 	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
 	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "rebuild the archive from the stream's first event, then go on")
+	f.BoolVar(&c.groupReadable, "group-readable", "ARCHIVE_GROUP_READABLE", false,
+		"let the directory's group read the archive: files 0640 and directories 0750 instead of 0600 and 0700")
 	if err := f.Parse(args, getenv); err != nil {
 		return config{}, err
 	}
@@ -73,7 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer flush()
-	arc, err := archive.Open(cfg.dir)
+	var opts []archive.Option
+	if cfg.groupReadable {
+		opts = append(opts, archive.GroupReadable())
+	}
+	arc, err := archive.Open(cfg.dir, opts...)
 	if err != nil {
 		return err
 	}

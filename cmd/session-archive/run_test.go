@@ -377,6 +377,47 @@ func TestReplayKeepsADeliverNewDurable(t *testing.T) {
 	checkExactlyOnce(t, f.archived(t), ids)
 }
 
+// TestArchiveIsPrivate: the archive's files and directories are its user's
+// alone, or its group's too with --group-readable (ARCHIVE_GROUP_READABLE),
+// under the test's umask (internal/archive tests others).
+func TestArchiveIsPrivate(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name              string
+		vars              map[string]string
+		wantFile, wantDir os.FileMode
+	}{
+		{"default", nil, 0o600, 0o700},
+		{"group", map[string]string{"ARCHIVE_GROUP_READABLE": "true"}, 0o640, 0o750},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			ids := f.publish(t, 0, 3)
+			r := clitest.Start(t, run, []string{"--nats-url", f.nats.URL(), "--dir", f.dir}, c.vars)
+			r.Logs.Wait(t, "consuming")
+			eventually(t, "3 events archived", func() bool { return len(f.archived(t)) == 3 })
+			if err := r.Stop(t); err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOnce(t, f.archived(t), ids)
+			want := map[string]os.FileMode{f.dir: c.wantDir, filepath.Join(f.dir, ".lock"): c.wantFile}
+			days, _ := filepath.Glob(filepath.Join(f.dir, "dt=*"))
+			for _, d := range days {
+				want[d], want[filepath.Join(d, "sessions.ndjson")] = c.wantDir, c.wantFile
+			}
+			for path, mode := range want {
+				if info, err := os.Stat(path); err != nil {
+					t.Error(err)
+				} else if info.Mode().Perm() != mode {
+					t.Errorf("mode of %s = %#o, want %#o", path, info.Mode().Perm(), mode)
+				}
+			}
+		})
+	}
+}
+
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	for name, args := range map[string][]string{
