@@ -176,7 +176,7 @@ func (r *replayer) readMessages(ctx context.Context, js jetstream.JetStream, cfg
 			}
 			read.skipped++
 			r.logger.Warn("the replay leaves an event it cannot archive to the durable, which dead-letters it", zap.Uint64("seq", seq), zap.Error(err))
-		} else if err := r.arc.Put(archive.Day(line.Time), line.ID, line.JSON); err != nil {
+		} else if err := r.arc.Put(archive.EventDay(line.Time, meta.Timestamp), line.ID, line.JSON); err != nil {
 			return replayRead{}, events, err
 		} else {
 			events++

@@ -16,7 +16,8 @@ import (
 
 const synopsis = `Consumes every Storylane session (storylane.session.known and .unknown) from
 the bridge's stream and appends each, as one line of structured CloudEvent
-JSON, to <dir>/dt=YYYY-MM-DD/sessions.ndjson by the event's day (UTC). An event
+JSON, to <dir>/dt=YYYY-MM-DD/sessions.ndjson by the event's day (UTC; the day
+the stream stored it when its time is outside the years 2000-2100). An event
 is acknowledged only once its line is fsynced, and an event already in the
 archive is recognised by its id and skipped, so each appears exactly once even
 when the process is killed and restarted. --replay rebuilds the archive from
@@ -25,9 +26,10 @@ an ordered consumer, then goes on with the durable (through the durable alone
 where the user may not create an ordered consumer).`
 
 type config struct {
-	consumer cli.ConsumerFlags
-	dir      string
-	replay   bool
+	consumer      cli.ConsumerFlags
+	dir           string
+	replay        bool
+	groupReadable bool
 }
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -36,6 +38,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.Consumer(&c.consumer, "session-archive", 1024, "all")
 	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
 	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "rebuild the archive from the stream's first event, then go on")
+	f.BoolVar(&c.groupReadable, "group-readable", "ARCHIVE_GROUP_READABLE", false,
+		"let the directory's group read the archive: files 0640 and directories 0750 instead of 0600 and 0700")
 	if err := f.Parse(args, getenv); err != nil {
 		return config{}, err
 	}
@@ -72,7 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer flush()
-	arc, err := archive.Open(cfg.dir)
+	var opts []archive.Option
+	if cfg.groupReadable {
+		opts = append(opts, archive.GroupReadable())
+	}
+	arc, err := archive.Open(cfg.dir, opts...)
 	if err != nil {
 		return err
 	}
@@ -97,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return consume.Permanent(err)
 		}
-		return arc.Append(ctx, archive.Day(line.Time), line.ID, line.JSON)
+		return arc.Append(ctx, archive.EventDay(line.Time, e.Stored), line.ID, line.JSON)
 	}
 	var prepare func(context.Context, jetstream.JetStream, *consume.Config) error
 	if cfg.replay {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/archive"
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
@@ -62,6 +63,7 @@ func (f fixture) start(t *testing.T, extra ...string) *clitest.Running {
 func (f fixture) archived(t *testing.T) map[string]map[string]int {
 	t.Helper()
 	out := map[string]map[string]int{}
+	var stored map[string]time.Time
 	parts, _ := filepath.Glob(filepath.Join(f.dir, "dt=*", "sessions.ndjson"))
 	for _, p := range parts {
 		day := strings.TrimPrefix(filepath.Base(filepath.Dir(p)), "dt=")
@@ -80,8 +82,8 @@ func (f fixture) archived(t *testing.T) map[string]map[string]int {
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				t.Fatalf("%s: line %q is not a CloudEvent: %v", p, sc.Text(), err)
 			}
-			if ev.Time.UTC().Format(time.DateOnly) != day || !json.Valid(ev.Data) || len(ev.Data) < 10 {
-				t.Errorf("%s: event %s at %v with data %s, want its day's partition and the session as JSON", p, ev.ID, ev.Time, ev.Data)
+			if want := f.day(t, ev.ID, ev.Time, &stored); want != day || !json.Valid(ev.Data) || len(ev.Data) < 10 {
+				t.Errorf("%s: event %s at %v with data %s, want partition %s and the session as JSON", p, ev.ID, ev.Time, ev.Data, want)
 			}
 			if out[ev.ID] == nil {
 				out[ev.ID] = map[string]int{}
@@ -91,6 +93,23 @@ func (f fixture) archived(t *testing.T) map[string]map[string]int {
 		file.Close()
 	}
 	return out
+}
+
+// day is the partition of event id at t: t's day, or, for a time outside
+// the years the archive files by, the day the stream stored it (read once
+// per call of archived, into stored).
+func (f fixture) day(t *testing.T, id string, at time.Time, stored *map[string]time.Time) string {
+	t.Helper()
+	if y := at.UTC().Year(); y >= archive.FirstYear && y <= archive.LastYear {
+		return at.UTC().Format(time.DateOnly)
+	}
+	if *stored == nil {
+		*stored = map[string]time.Time{}
+		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+			(*stored)[m.Header.Get("ce-id")] = m.Time
+		}
+	}
+	return archive.EventDay(at, (*stored)[id])
 }
 
 // brokenData is what publishBroken stores: a signed-looking event whose
@@ -175,6 +194,49 @@ func TestArchivesEverySessionOnce(t *testing.T) {
 	ids = append(ids, f.publish(t, 60, 10)...)
 	eventually(t, "70 events archived", func() bool { return len(f.archived(t)) == 70 })
 	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+// TestFilesAbsurdYearsByTheirReceipt: a viewed_at in year 0 (or any year
+// outside 2000–2100) goes to the partition of the day the stream stored the
+// event, whether the durable or a replay archives it.
+func TestFilesAbsurdYearsByTheirReceipt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ids := []string{
+		natstest.Publish(t, f.js, f.stream, []byte(`{"id":"year-0","viewed_at":"0000-01-01T00:00:00Z"}`)),
+		natstest.Publish(t, f.js, f.stream, []byte(`{"id":"year-9999","viewed_at":"9999-12-31T00:00:00Z"}`)),
+		natstest.Publish(t, f.js, f.stream, []byte(`{"id":"in-2024","viewed_at":"2024-05-17T10:58:05Z"}`)),
+	}
+	received := map[string]string{}
+	for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+		received[m.Header.Get("ce-id")] = m.Time.UTC().Format(time.DateOnly)
+	}
+	want := map[string]string{ids[0]: received[ids[0]], ids[1]: received[ids[1]], ids[2]: "2024-05-17"}
+	check := func(how string) {
+		t.Helper()
+		got := f.archived(t)
+		checkExactlyOnce(t, got, ids)
+		for _, id := range ids {
+			if got[id][want[id]] != 1 {
+				t.Errorf("%s: event %s archived in %v, want dt=%s", how, id, got[id], want[id])
+			}
+		}
+		if _, err := os.Stat(filepath.Join(f.dir, "dt=0000-01-01")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: dt=0000-01-01 exists (%v), want no partition for year 0", how, err)
+		}
+	}
+	r := f.start(t)
+	eventually(t, "3 events archived", func() bool { return len(f.archived(t)) == 3 })
+	r.Stop(t)
+	check("durable")
+
+	parts, _ := filepath.Glob(filepath.Join(f.dir, "dt=*"))
+	for _, p := range parts {
+		os.RemoveAll(p)
+	}
+	r = f.start(t, "--replay")
+	r.Stop(t)
+	check("replay")
 }
 
 func TestDeadLettersDataThatIsNotJSON(t *testing.T) {
@@ -313,6 +375,47 @@ func TestReplayKeepsADeliverNewDurable(t *testing.T) {
 	ids = append(ids, f.publish(t, 3, 2)...)
 	eventually(t, "5 events archived", func() bool { return len(f.archived(t)) == 5 })
 	checkExactlyOnce(t, f.archived(t), ids)
+}
+
+// TestArchiveIsPrivate: the archive's files and directories are its user's
+// alone, or its group's too with --group-readable (ARCHIVE_GROUP_READABLE),
+// under the test's umask (internal/archive tests others).
+func TestArchiveIsPrivate(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name              string
+		vars              map[string]string
+		wantFile, wantDir os.FileMode
+	}{
+		{"default", nil, 0o600, 0o700},
+		{"group", map[string]string{"ARCHIVE_GROUP_READABLE": "true"}, 0o640, 0o750},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			ids := f.publish(t, 0, 3)
+			r := clitest.Start(t, run, []string{"--nats-url", f.nats.URL(), "--dir", f.dir}, c.vars)
+			r.Logs.Wait(t, "consuming")
+			eventually(t, "3 events archived", func() bool { return len(f.archived(t)) == 3 })
+			if err := r.Stop(t); err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOnce(t, f.archived(t), ids)
+			want := map[string]os.FileMode{f.dir: c.wantDir, filepath.Join(f.dir, ".lock"): c.wantFile}
+			days, _ := filepath.Glob(filepath.Join(f.dir, "dt=*"))
+			for _, d := range days {
+				want[d], want[filepath.Join(d, "sessions.ndjson")] = c.wantDir, c.wantFile
+			}
+			for path, mode := range want {
+				if info, err := os.Stat(path); err != nil {
+					t.Error(err)
+				} else if info.Mode().Perm() != mode {
+					t.Errorf("mode of %s = %#o, want %#o", path, info.Mode().Perm(), mode)
+				}
+			}
+		})
+	}
 }
 
 func TestUsage(t *testing.T) {

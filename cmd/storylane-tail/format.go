@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
@@ -31,15 +32,40 @@ func textLine(e consume.Event) string {
 		e.CloudEvent.Time().UTC().Format(time.RFC3339), kind, orDash(s.Name), percent(s), seconds(s), who(s)))
 }
 
-// printable drops control characters: demo, company and lead names come
-// from forms anyone can fill in, and must not drive the terminal.
+// printable escapes, Go-style (\x1b, \u202e), every character that would
+// drive the terminal rather than show: demo, company and lead names come
+// from forms anyone can fill in. That is control characters (Cc: ESC, BEL,
+// CR, NEL), format characters (Cf: the bidi embeddings, overrides and
+// isolates U+202A–U+202E and U+2066–U+2069, the marks U+200E/U+200F and
+// U+061C, zero-width and tag characters) and the line and paragraph
+// separators (Zl, Zp). They are escaped, not dropped, so that a reader sees
+// the name was tampered with; a backslash is doubled, so that an escape in
+// the payload's own text cannot pass for one. Invalid UTF-8 shows as U+FFFD.
 func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, escaped) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case !escaped(r):
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
 		}
-		return r
-	}, s)
+	}
+	return b.String()
+}
+
+// escaped is a character printable escapes, or a backslash.
+func escaped(r rune) bool {
+	return r == '\\' || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func percent(s storylane.Session) string {

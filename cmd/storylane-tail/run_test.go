@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -115,17 +115,52 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestTextLineDropsControlCharacters(t *testing.T) {
+func TestTextLineEscapesControlCharacters(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Start(t)
 	js := srv.JetStream(t)
 	stream := natstest.DefaultStream(t, js)
-	natstest.Publish(t, js, stream, []byte(`{"id":"s","name":"Demo\u001b[2J\u0007","lead":{"first_name":"Eve\u001b]0;pwned\u0007"}}`))
+	natstest.Publish(t, js, stream, []byte(`{"id":"s","name":"Demo\u001b[2J\u0007","lead":{"first_name":"Eve\u202egnp.exe"}}`))
 	lines := tail(t, "--nats-url", srv.URL(), "--from-start", "--count", "1")
-	if strings.ContainsFunc(lines[0], unicode.IsControl) || !strings.Contains(lines[0], "Demo[2J") {
-		t.Errorf("text line %q, want the names without control characters", lines[0])
+	if strings.ContainsFunc(lines[0], drives) || !strings.Contains(lines[0], `Demo\x1b[2J\x07`) || !strings.Contains(lines[0], `Eve\u202egnp.exe`) {
+		t.Errorf("text line %q, want the names with control and bidi characters escaped", lines[0])
 	}
 }
+
+func TestPrintableEscapesHostileText(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{"Acme GmbH", "Acme GmbH"},
+		{"Zoë Ünal 山田", "Zoë Ünal 山田"},
+		{"clear\x1b[2J", `clear\x1b[2J`},
+		{"title\x1b]0;pwned\x07", `title\x1b]0;pwned\x07`},
+		{"cr\rover", `cr\x0dover`},
+		{"new\nline\ttab", `new\x0aline\x09tab`},
+		{"del\x7f", `del\x7f`},
+		{"c1 csi\u009b2J", `c1 csi\u009b2J`},
+		{"nel\u0085", `nel\u0085`},
+		{"evil\u202egnp.exe", `evil\u202egnp.exe`}, // RIGHT-TO-LEFT OVERRIDE
+		{"\u202a\u202b\u202c\u202d", `\u202a\u202b\u202c\u202d`},
+		{"\u2066\u2067\u2068\u2069", `\u2066\u2067\u2068\u2069`},
+		{"lrm\u200erlm\u200falm\u061c", `lrm\u200erlm\u200falm\u061c`},
+		{"zero\u200bwidth\u200djoin\ufeffbom", `zero\u200bwidth\u200djoin\ufeffbom`},
+		{"line\u2028para\u2029", `line\u2028para\u2029`},
+		{"tag\U000e0041", `tag\U000e0041`},
+		{`back\u202eslash`, `back\\u202eslash`}, // an escape in the text cannot pass for one
+		{"bad\xffutf8\x9b", "bad\ufffdutf8\ufffd"},
+	}
+	for _, c := range cases {
+		if got := printable(c.in); got != c.want {
+			t.Errorf("printable(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got := printable(c.in); strings.ContainsFunc(got, drives) || !utf8.ValidString(got) {
+			t.Errorf("printable(%q) = %q holds a character that drives the terminal", c.in, got)
+		}
+	}
+}
+
+// drives is a character that would drive the terminal.
+func drives(r rune) bool { return r != '\\' && escaped(r) }
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()

@@ -33,12 +33,34 @@ const putsPerFlush = 4096
 // ErrClosed reports an append after Close.
 var ErrClosed = errors.New("archive closed")
 
+// Permissions of what the archive creates. Its lines hold lead names and
+// e-mail addresses: private to the archive's user by default, readable by
+// its group when asked (GroupReadable). Set whatever the umask.
+const (
+	PrivateFile os.FileMode = 0o600
+	PrivateDir  os.FileMode = 0o700
+	GroupFile   os.FileMode = 0o640
+	GroupDir    os.FileMode = 0o750
+)
+
+// Option changes how Open opens an archive.
+type Option func(*Archive)
+
+// GroupReadable lets the archive's group read it: files GroupFile and
+// directories GroupDir instead of PrivateFile and PrivateDir.
+func GroupReadable() Option {
+	return func(a *Archive) { a.fileMode, a.dirMode = GroupFile, GroupDir }
+}
+
 // Archive appends lines to day partitions. Appends from many goroutines
 // are fsynced together (group commit): each waits for the fsync that
 // covers its line, and one fsync covers every line written before it.
 type Archive struct {
 	dir  string
 	lock *os.File
+	// fileMode and dirMode are the permissions of its files and
+	// directories.
+	fileMode, dirMode os.FileMode
 	// sync makes a file durable; tests replace it to observe ordering.
 	sync func(*os.File) error
 
@@ -75,12 +97,20 @@ func (c *commit) over() bool {
 }
 
 // Open opens the archive under dir, creating dir if needed, and locks it
-// against other processes.
-func Open(dir string) (*Archive, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// against other processes. What it creates, and the partitions already
+// there, get PrivateFile and PrivateDir (or what an option says) whatever
+// the umask. An existing dir keeps its own mode: it may be a mount point or
+// a parent that others share.
+func Open(dir string, opts ...Option) (*Archive, error) {
+	a := &Archive{dir: dir, fileMode: PrivateFile, dirMode: PrivateDir, sync: (*os.File).Sync, parts: map[string]*partition{},
+		cur: newCommit(), kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), broken: make(chan struct{})}
+	for _, o := range opts {
+		o(a)
+	}
+	if _, err := a.mkdir(dir); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	lock, err := a.openFile(filepath.Join(dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
@@ -88,16 +118,38 @@ func Open(dir string) (*Archive, error) {
 		lock.Close()
 		return nil, fmt.Errorf("archive %s is in use by another process (%w): one writer per directory", dir, err)
 	}
-	synced := newCommit()
-	close(synced.done)
-	a := &Archive{dir: dir, lock: lock, sync: (*os.File).Sync, parts: map[string]*partition{}, cur: newCommit(), synced: synced,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), broken: make(chan struct{})}
+	if err := a.protect(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	a.lock = lock
+	a.synced = newCommit()
+	close(a.synced.done)
 	go a.flusher()
 	return a, nil
 }
 
 // Day is the partition of an event: its time's date in UTC.
 func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// The years of event times the archive files by. A viewed_at outside them
+// is a sender's mistake, not a session: year 0 would make a partition
+// dt=0000-01-01 that no query over recent days finds.
+const (
+	FirstYear = 2000
+	LastYear  = 2100
+)
+
+// EventDay is the partition of an event with time t that the stream stored
+// at stored: t's day, or stored's when t is missing or outside FirstYear to
+// LastYear. Both are fixed for a stored message, so every delivery and every
+// replay files it in the same partition, where its id is recognised.
+func EventDay(t, stored time.Time) string {
+	if y := t.UTC().Year(); y < FirstYear || y > LastYear {
+		return Day(stored)
+	}
+	return Day(t)
+}
 
 // Append writes line (without its newline) for event id to the partition of
 // day, unless id is already there, and returns once it is on disk. A

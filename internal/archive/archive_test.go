@@ -123,6 +123,32 @@ func TestDayPartitions(t *testing.T) {
 	}
 }
 
+func TestEventDay(t *testing.T) {
+	t.Parallel()
+	stored := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		t    time.Time
+		want string
+	}{
+		{"a session's day", time.Date(2024, 5, 17, 10, 58, 5, 0, time.UTC), "2024-05-17"},
+		{"its UTC date", time.Date(2024, 5, 17, 23, 30, 0, 0, time.FixedZone("", -3600)), "2024-05-18"},
+		{"first day of the window", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), "2000-01-01"},
+		{"in the window in UTC", time.Date(1999, 12, 31, 23, 30, 0, 0, time.FixedZone("", -3600)), "2000-01-01"},
+		{"last day of the window", time.Date(2100, 12, 31, 23, 59, 59, 0, time.UTC), "2100-12-31"},
+		{"year 0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), "2026-11-29"},
+		{"no time", time.Time{}, "2026-11-29"},
+		{"before the window", time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC), "2026-11-29"},
+		{"after the window", time.Date(2101, 1, 1, 0, 0, 0, 0, time.UTC), "2026-11-29"},
+		{"year 9999", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), "2026-11-29"},
+	}
+	for _, c := range cases {
+		if got := archive.EventDay(c.t, stored); got != c.want {
+			t.Errorf("EventDay(%s: %v, %v) = %s, want %s", c.name, c.t, stored, got, c.want)
+		}
+	}
+}
+
 func TestConcurrentAppendsGroupCommit(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -33,11 +33,11 @@ func (a *Archive) partition(day string) (*partition, error) {
 	}
 	a.evict()
 	dir := filepath.Join(a.dir, "dt="+day)
-	created, err := mkdir(dir)
+	created, err := a.mkdir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("archive partition %s: %w", day, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := a.openFile(filepath.Join(dir, FileName))
 	if err != nil {
 		return nil, fmt.Errorf("archive partition %s: %w", day, err)
 	}
@@ -139,16 +139,6 @@ func repair(f *os.File, end int64) error {
 	}
 	_, err = f.Seek(end, io.SeekStart)
 	return err
-}
-
-func mkdir(dir string) (bool, error) {
-	if _, err := os.Stat(dir); err == nil {
-		return false, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 func syncDir(dir string) error {

@@ -56,10 +56,7 @@ func (enc *Encoder) Msg(subject string, s storylane.Summary, raw []byte, receive
 	if enc.err != nil {
 		return nil, enc.err
 	}
-	t, ok := s.ViewedTime()
-	if !ok {
-		t = received
-	}
+	t := eventTime(s, received)
 	id := ID(raw)
 	// One backing array for every value: a header is built per webhook.
 	typ := TypeUnknown

@@ -47,7 +47,9 @@ func TestEncoderMatchesSDK(t *testing.T) {
 	bodies := []string{
 		string(example(t, "known")), string(example(t, "unknown")),
 		`{"id":"  padded\t"}`, `{"id":"a b%\"é\u0000"}`, `{"id":"x","viewed_at":"2024-05-17T10:58:05.337+02:00"}`,
-		`{"id":"x","viewed_at":"not a time"}`, `{"id":"x","viewed_at":"0001-01-01T00:00:00Z"}`, `{"id":"x","viewed_at":"0001-01-01T01:00:00+01:00"}`, `{"id":"x","buyer_reveal":{}}`, `{"id":"x","lead":null,"buyer_reveal":null}`,
+		`{"id":"x","viewed_at":"not a time"}`, `{"id":"x","viewed_at":"0001-01-01T00:00:00Z"}`, `{"id":"x","viewed_at":"0001-01-01T01:00:00+01:00"}`,
+		`{"id":"x","viewed_at":"0000-01-01T00:00:00Z"}`, `{"id":"x","viewed_at":"0000-01-01T00:00:00+01:00"}`, `{"id":"x","viewed_at":"9999-12-31T23:59:59-01:00"}`,
+		`{"id":"x","buyer_reveal":{}}`, `{"id":"x","lead":null,"buyer_reveal":null}`,
 	}
 	for _, o := range origins {
 		enc := cloudevent.NewEncoder(o)

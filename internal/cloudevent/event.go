@@ -50,18 +50,14 @@ func Type(s storylane.Session) string {
 // FromSession builds the CloudEvent of a session. raw is the webhook body:
 // it becomes the event data byte for byte and is never re-encoded. subject
 // is the session id (blanks around it trimmed, as the CloudEvents SDK does);
-// time is viewed_at when it parses, otherwise received.
+// time is eventTime's.
 func FromSession(s storylane.Session, raw []byte, received time.Time, o Origin) (event.Event, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(ID(raw))
 	e.SetType(Type(s))
 	e.SetSource(o.Source)
 	e.SetSubject(s.ID)
-	t, ok := s.ViewedTime()
-	if !ok {
-		t = received
-	}
-	e.SetTime(t.UTC())
+	e.SetTime(eventTime(s.Summary(), received))
 	e.SetDataSchema(o.DataSchema)
 	e.SetDataContentType(event.ApplicationJSON)
 	// Assigned directly: SetData would mark a []byte as binary and the JSON
@@ -71,4 +67,16 @@ func FromSession(s storylane.Session, raw []byte, received time.Time, o Origin) 
 		return event.Event{}, fmt.Errorf("build event for session %q: %w", s.ID, err)
 	}
 	return e, nil
+}
+
+// eventTime is an event's time, in UTC: viewed_at when it parses and its UTC
+// year can be written in RFC 3339 (0000 to 9999), otherwise received. A
+// viewed_at of 0000-01-01T00:00:00+01:00 is in year -1 in UTC, a time no
+// consumer could decode again.
+func eventTime(s storylane.Summary, received time.Time) time.Time {
+	t, ok := s.ViewedTime()
+	if y := t.UTC().Year(); !ok || y < 0 || y > 9999 {
+		t = received
+	}
+	return t.UTC()
 }

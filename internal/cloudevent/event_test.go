@@ -87,13 +87,23 @@ func TestIDIsDeterministic(t *testing.T) {
 func TestFromSessionTimeFallsBackToReceipt(t *testing.T) {
 	t.Parallel()
 	received := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600))
-	for _, raw := range []string{`{"id":"s"}`, `{"id":"s","viewed_at":null}`, `{"id":"s","viewed_at":"soon"}`} {
+	for _, raw := range []string{`{"id":"s"}`, `{"id":"s","viewed_at":null}`, `{"id":"s","viewed_at":"soon"}`,
+		// Years -1 and 10000 in UTC: RFC 3339 cannot write them, and no
+		// consumer could decode the event again.
+		`{"id":"s","viewed_at":"0000-01-01T00:00:00+01:00"}`, `{"id":"s","viewed_at":"9999-12-31T23:59:59-01:00"}`} {
 		e, err := cloudevent.FromSession(session(t, []byte(raw)), []byte(raw), received, origin)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !e.Time().Equal(received) || e.Time().Location() != time.UTC {
 			t.Errorf("FromSession(%s).Time() = %v, want %v in UTC", raw, e.Time(), received)
+		}
+		msg, err := cloudevent.ToMsg("storylane.session.unknown", e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cloudevent.FromMsg(msg); err != nil {
+			t.Errorf("FromMsg(ToMsg(FromSession(%s))) = %v, want the event back", raw, err)
 		}
 	}
 }

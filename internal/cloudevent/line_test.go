@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/archive"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
@@ -189,6 +190,44 @@ func TestLineOfOtherMessages(t *testing.T) {
 				t.Fatalf("Line(%s) = %v, want %v", c.name, err, c.wantErr)
 			}
 		})
+	}
+}
+
+// TestLineOfAbsurdYears: a viewed_at far from now becomes the event's time
+// on the Liner's own path and the SDK's alike, and so the archive files the
+// event in the same partition whichever path rendered it.
+func TestLineOfAbsurdYears(t *testing.T) {
+	t.Parallel()
+	stored := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	cases := []struct{ viewed, want string }{
+		{"0000-01-01T00:00:00Z", "2026-11-29"},
+		{"0000-06-01T00:00:00+14:00", "2026-11-29"},
+		{"0000-01-01T00:00:00+01:00", "2023-11-14"}, // year -1 in UTC: the bridge wrote its receipt
+		{"1899-12-31T23:59:59Z", "2026-11-29"},
+		{"1999-12-31T23:30:00-01:00", "2000-01-01"},
+		{"2024-05-17T10:58:05.337+02:00", "2024-05-17"},
+		{"2101-01-01T00:00:00Z", "2026-11-29"},
+		{"9999-12-31T23:59:59.999999999Z", "2026-11-29"},
+		{"9999-12-31T23:59:59-01:00", "2023-11-14"}, // year 10000 in UTC
+	}
+	for _, c := range cases {
+		raw := []byte(fmt.Sprintf(`{"id":"s1","viewed_at":%q}`, c.viewed))
+		own := bridgeMsg(t, raw)
+		var l cloudevent.Liner
+		if _, ok := l.Fast(own.Header, own.Data); !ok {
+			t.Errorf("Line(viewed %s) took the SDK's path, want its own", c.viewed)
+		}
+		sdk := bridgeMsg(t, raw)
+		sdk.Header.Set("ce-campaign", "spring") // an extension: the SDK's path
+		for path, h := range map[string]nats.Header{"own": own.Header, "sdk": sdk.Header} {
+			line, err := checkSameLine(t, &l, h, raw)
+			if err != nil {
+				t.Fatalf("Line(viewed %s, %s path) = %v", c.viewed, path, err)
+			}
+			if got := archive.EventDay(line.Time, stored); got != c.want {
+				t.Errorf("EventDay(Line(viewed %s, %s path).Time) = %s, want %s", c.viewed, path, got, c.want)
+			}
+		}
 	}
 }
 

@@ -30,6 +30,9 @@ type Event struct {
 	Attempt uint64
 	// StreamSeq is the message's sequence in the stream.
 	StreamSeq uint64
+	// Stored is when the stream stored the message: for the bridge's
+	// events, within moments of the webhook's receipt.
+	Stored time.Time
 	// Subject is the subject the message was stored on.
 	Subject string
 	// Header and Data are the message as stored: for the bridge's events,
@@ -91,7 +94,7 @@ func Decode(msg jetstream.Msg) (Event, error) {
 // stored is the Event of msg as stored, undecoded (AsStored).
 func stored(msg jetstream.Msg, meta *jetstream.MsgMetadata) Event {
 	return Event{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(),
-		Attempt: meta.NumDelivered, StreamSeq: meta.Sequence.Stream}
+		Attempt: meta.NumDelivered, StreamSeq: meta.Sequence.Stream, Stored: meta.Timestamp}
 }
 
 // decodeMsg is Decode with the metadata read and a parser at hand.
@@ -100,7 +103,7 @@ func decodeMsg(p *fastjson.Parser, msg jetstream.Msg, meta *jetstream.MsgMetadat
 	if err != nil {
 		return Event{}, err
 	}
-	e.Attempt, e.StreamSeq = meta.NumDelivered, meta.Sequence.Stream
+	e.Attempt, e.StreamSeq, e.Stored = meta.NumDelivered, meta.Sequence.Stream, meta.Timestamp
 	return e, nil
 }
 
@@ -124,6 +127,6 @@ func DecodeRaw(m *jetstream.RawStreamMsg) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	e.StreamSeq = m.Sequence
+	e.StreamSeq, e.Stored = m.Sequence, m.Time
 	return e, nil
 }

@@ -275,24 +275,68 @@ func TestDeadLettersPermanentFailureAtOnce(t *testing.T) {
 	}
 }
 
+// TestDeadLettersUndecodableMessages also holds the dead letter of a message
+// the handler never saw to its true count of deliveries: never 0.
 func TestDeadLettersUndecodableMessages(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	rec := newRecorder()
-	c := newConsumer(t, e, e.config("undecodable"), func(_ context.Context, ev consume.Event) error {
-		rec.record("a", ev)
-		return nil
-	})
-	run(t, c)
-	if _, err := e.js.PublishMsg(context.Background(), &nats.Msg{Subject: "storylane.session.known", Data: []byte("not an event")}); err != nil {
+	cases := []struct {
+		name string
+		lost int // deliveries taken by a process that died without settling
+		want string
+	}{
+		{"first delivery", 0, "1"},
+		{"after a lost delivery", 1, "2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			cfg := e.config("undecodable")
+			cfg.AckWait = time.Second
+			rec := newRecorder()
+			c := newConsumer(t, e, cfg, func(_ context.Context, ev consume.Event) error {
+				rec.record("a", ev)
+				return nil
+			})
+			if _, err := e.js.PublishMsg(context.Background(), &nats.Msg{Subject: "storylane.session.known", Data: []byte("not an event")}); err != nil {
+				t.Fatal(err)
+			}
+			loseDeliveries(t, e, "undecodable", tc.lost)
+			run(t, c)
+			eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "undecodable")) == 1 })
+			dl := deadLetters(t, e, "undecodable")[0]
+			if string(dl.Data) != "not an event" {
+				t.Errorf("dead letter data = %q, want the original %q", dl.Data, "not an event")
+			}
+			checkDeadLetter(t, dl, "", tc.want, "permanent")
+			if rec.total() != 0 {
+				t.Error("the handler saw a message that is not an event")
+			}
+		})
+	}
+}
+
+// loseDeliveries has a process take n deliveries of the durable's first
+// message and die without settling them.
+func loseDeliveries(t *testing.T, e env, durable string, n int) {
+	t.Helper()
+	raw, err := e.js.Consumer(context.Background(), e.stream.Name, durable)
+	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "undecodable")) == 1 })
-	if dl := deadLetters(t, e, "undecodable")[0]; string(dl.Data) != "not an event" || dl.Header.Get(consume.DeadLetterReasonHeader) == "" {
-		t.Errorf("dead letter = %q with reason %q, want the original data and a reason", dl.Data, dl.Header.Get(consume.DeadLetterReasonHeader))
-	}
-	if rec.total() != 0 {
-		t.Error("the handler saw a message that is not an event")
+	for i := range n {
+		// The ack wait must run out before the message is delivered again.
+		batch, err := raw.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for range batch.Messages() {
+			got++
+		}
+		if got != 1 {
+			t.Fatalf("lost delivery %d: fetched %d messages, want 1", i+1, got)
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		c.deadLetter(ctx, msg, 0, Permanent(err))
+		c.deadLetter(ctx, msg, c.deliveries(meta), Permanent(err))
 		return
 	}
 	span.SetAttributes(tracing.EventID(e.ID()), attribute.Int64("messaging.delivery.attempt", int64(e.Attempt)))
@@ -113,6 +113,17 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			log().Warn("nak failed; the event will be redelivered after the ack wait", zap.Error(err))
 		}
 	}
+}
+
+// deliveries counts the attempts of a message the handler never saw: its
+// deliveries so far, this one included (a process that died holding an
+// earlier one used it up), or the one attempt of a re-drive. Never 0: a dead
+// letter saying it was never tried would be a lie.
+func (c *Consumer) deliveries(meta *jetstream.MsgMetadata) uint64 {
+	if c.stopAt > 0 || meta == nil {
+		return 1
+	}
+	return max(meta.NumDelivered, 1)
 }
 
 // handle runs the handler, telling the server the message is still being
