@@ -131,6 +131,64 @@ func TestProcessReloadsSecretsOnSIGHUP(t *testing.T) {
 	}
 }
 
+// TestProcessRefusesSecretWithBOM: a secret saved with a byte-order mark
+// (or any invisible character) stops the start with status 2 and a message
+// naming the line, instead of a bridge that answers every webhook 401.
+func TestProcessRefusesSecretWithBOM(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("\uFEFFsaved-by-notepad\r\n"), 0o600)
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"file", []string{"STORYLANE_WEBHOOK_SECRET_FILE=" + file}, file + ", line 1: invisible character in a webhook secret: U+FEFF"},
+		{"variable", []string{"STORYLANE_WEBHOOK_SECRET=first,second\u200b"}, "$STORYLANE_WEBHOOK_SECRET, item 2: invisible character in a webhook secret: U+200B at its end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), tt.env, "--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir())
+			if code := p.Exit(t); code != 2 {
+				t.Errorf("storylane-bridge with an invisible character in its secret exited %d, want 2", code)
+			}
+			if out := p.Logs.String(); !strings.Contains(out, tt.want) || strings.Contains(out, "notepad") || strings.Contains(out, "second") {
+				t.Errorf("storylane-bridge with an invisible character in its secret said %q, want %q and no secret", out, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretFileWithBOMIsNotReloaded: the same file at run time is a failed
+// reload: counted, logged with the line, and the secrets in use stay.
+func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("in-use\n"), 0o600)
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
+	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
+	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
+	os.WriteFile(file, []byte("\uFEFFrotated\r\nin-use\r\n"), 0o600)
+	line := b.Logs.Wait(t, "webhook secrets not reloaded; the previous ones stay in use")
+	if msg, _ := line["error"].(string); !strings.Contains(msg, file+", line 1: invisible character in a webhook secret: U+FEFF") || strings.Contains(msg, "rotated") {
+		t.Errorf("failed reload logged %q, want the file, line 1 and U+FEFF, and no secret", msg)
+	}
+	if _, m := get(t, admin+"/metrics"); !strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`) ||
+		!strings.Contains(m, `storylane_bridge_secret_reloads_total{result="ok"} 0`) {
+		t.Errorf("/metrics after a file with a BOM lacks reloads error 1, ok 0")
+	}
+	if a := post(t, url, []byte(`{"id":"kept"}`), "in-use"); a.status != http.StatusOK {
+		t.Errorf("POST with the secret in use after a failed reload = %d, want 200", a.status)
+	}
+	if a := post(t, url, []byte(`{"id":"not-yet"}`), "rotated"); a.status != http.StatusUnauthorized {
+		t.Errorf("POST with the secret of the refused file = %d, want 401", a.status)
+	}
+	os.WriteFile(file, []byte("rotated\r\nin-use\r\n"), 0o600)
+	waitUntil(t, "the fixed file reloaded", func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
