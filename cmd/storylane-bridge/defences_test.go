@@ -68,7 +68,7 @@ func TestSecretFileReloads(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "secrets")
 	os.WriteFile(file, []byte("old-secret\n"), 0o600)
 	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
-		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
+		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0", "--pprof"}, nil)
 	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
 	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
 	body := []byte(`{"id":"rotation"}`)
@@ -100,7 +100,7 @@ func TestSecretFileReloads(t *testing.T) {
 		t.Error("/metrics shows a secret")
 	}
 	if code, _ := get(t, admin+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
-		t.Errorf("GET /debug/pprof/goroutine on the admin listener = %d, want 200", code)
+		t.Errorf("GET /debug/pprof/goroutine on the admin listener with --pprof = %d, want 200", code)
 	}
 	if code, _ := get(t, url+"/metrics"); code != http.StatusNotFound {
 		t.Errorf("GET /metrics on the public port = %d, want 404: metrics stay off the public port", code)
@@ -178,6 +178,9 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 	if _, m := get(t, admin+"/metrics"); !strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`) ||
 		!strings.Contains(m, `storylane_bridge_secret_reloads_total{result="ok"} 0`) {
 		t.Errorf("/metrics after a file with a BOM lacks reloads error 1, ok 0")
+	}
+	if code, _ := get(t, admin+"/debug/pprof/goroutine?debug=1"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/goroutine on the admin listener without --pprof = %d, want 404", code)
 	}
 	if a := post(t, url, []byte(`{"id":"kept"}`), "in-use"); a.status != http.StatusOK {
 		t.Errorf("POST with the secret in use after a failed reload = %d, want 200", a.status)
