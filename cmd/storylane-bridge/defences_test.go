@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -190,6 +192,31 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 	}
 	os.WriteFile(file, []byte("rotated\r\nin-use\r\n"), 0o600)
 	waitUntil(t, "the fixed file reloaded", func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
+}
+
+// TestHeadersTooLargeAnswerJSON: headers over --max-header-bytes get a 431
+// in JSON, like every other answer, though net/http makes it.
+func TestHeadersTooLargeAnswerJSON(t *testing.T) {
+	t.Parallel()
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--max-header-bytes", "1024"}, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+	c, err := net.Dial("tcp", b.Logs.Wait(t, "listening")["addr"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /webhooks/storylane HTTP/1.1\r\nHost: bridge\r\nX-Bomb: "+strings.Repeat("b", 8<<10)+"\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var answer map[string]string
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge || res.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &answer) != nil || answer["error"] == "" {
+		t.Errorf("headers over --max-header-bytes = %d %q %q, want 431 in JSON", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
