@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -21,6 +22,7 @@ type rendered struct {
 	services     []corev1.Service
 	budgets      []policyv1.PodDisruptionBudget
 	namespaces   []corev1.Namespace
+	policies     []networkingv1.NetworkPolicy
 }
 
 func render(t *testing.T) rendered {
@@ -51,6 +53,9 @@ func render(t *testing.T) rendered {
 		case "PodDisruptionBudget":
 			out.budgets = append(out.budgets, policyv1.PodDisruptionBudget{})
 			target = &out.budgets[len(out.budgets)-1]
+		case "NetworkPolicy":
+			out.policies = append(out.policies, networkingv1.NetworkPolicy{})
+			target = &out.policies[len(out.policies)-1]
 		case "Namespace":
 			out.namespaces = append(out.namespaces, corev1.Namespace{})
 			target = &out.namespaces[len(out.namespaces)-1]

@@ -216,7 +216,7 @@ func TestAdminListener(t *testing.T) {
 	r := clitest.Start(t, run, f.args(url, "--admin-listen", "127.0.0.1:0"), nil)
 	addr := r.Logs.Wait(t, "admin listening")["addr"].(string)
 	r.Logs.Wait(t, "consuming")
-	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK} {
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK, "/debug/pprof/": http.StatusNotFound} {
 		res, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
@@ -235,6 +235,24 @@ func TestAdminListener(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode == http.StatusServiceUnavailable
 	})
+}
+
+// TestPprofWhenAsked: $ADMIN_PPROF (or --pprof) adds the profiles to the
+// admin listener; TestAdminListener shows them absent by default.
+func TestPprofWhenAsked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, url := newCRM(t, 0, http.StatusOK)
+	r := clitest.Start(t, run, f.args(url, "--admin-listen", "127.0.0.1:0"), map[string]string{"ADMIN_PPROF": "true"})
+	addr := r.Logs.Wait(t, "admin listening")["addr"].(string)
+	res, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /debug/pprof/goroutine with ADMIN_PPROF=true = %d, want 200", res.StatusCode)
+	}
 }
 
 func TestHelpAndReadmeAgree(t *testing.T) {

@@ -44,6 +44,7 @@ type config struct {
 
 	// Defences and the operators' side.
 	adminListen             string
+	pprof                   bool
 	otlpEndpoint            string
 	tlsCert, tlsKey         string
 	maxConcurrent           int
@@ -91,7 +92,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringListVar(&c.placementTags, "stream-placement-tags", "STREAM_PLACEMENT_TAGS", "place the stream on servers with all these `tags`, comma-separated")
 	f.Logging(&c.log)
 	f.Tracing(&c.otlpEndpoint)
-	f.StringVar(&c.adminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz), off the public port; empty for none")
+	f.StringVar(&c.adminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /healthz, /readyz, and /debug/pprof with --pprof), off the public port; empty for none")
+	f.Pprof(&c.pprof)
 	f.StringVar(&c.tlsCert, "tls-cert", "BRIDGE_TLS_CERT", "", "serve HTTPS with this certificate `file` (and --tls-key)")
 	f.StringVar(&c.tlsKey, "tls-key", "BRIDGE_TLS_KEY", "", "private key `file` of --tls-cert")
 	f.IntVar(&c.maxConcurrent, "max-concurrent", "BRIDGE_MAX_CONCURRENT", 256, "signed webhooks being stored at once; beyond, a webhook waits its turn (--queue-timeout), then gets 503 with Retry-After; 0 for no bound")

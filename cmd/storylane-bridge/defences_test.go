@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -68,7 +70,7 @@ func TestSecretFileReloads(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "secrets")
 	os.WriteFile(file, []byte("old-secret\n"), 0o600)
 	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
-		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
+		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0", "--pprof"}, nil)
 	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
 	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
 	body := []byte(`{"id":"rotation"}`)
@@ -100,7 +102,7 @@ func TestSecretFileReloads(t *testing.T) {
 		t.Error("/metrics shows a secret")
 	}
 	if code, _ := get(t, admin+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
-		t.Errorf("GET /debug/pprof/goroutine on the admin listener = %d, want 200", code)
+		t.Errorf("GET /debug/pprof/goroutine on the admin listener with --pprof = %d, want 200", code)
 	}
 	if code, _ := get(t, url+"/metrics"); code != http.StatusNotFound {
 		t.Errorf("GET /metrics on the public port = %d, want 404: metrics stay off the public port", code)
@@ -128,6 +130,92 @@ func TestProcessReloadsSecretsOnSIGHUP(t *testing.T) {
 	p.Signal(t, syscall.SIGTERM)
 	if code := p.Exit(t); code != 0 {
 		t.Errorf("exit after SIGTERM = %d, want 0", code)
+	}
+}
+
+// TestProcessRefusesSecretWithBOM: a secret saved with a byte-order mark
+// (or any invisible character) stops the start with status 2 and a message
+// naming the line, instead of a bridge that answers every webhook 401.
+func TestProcessRefusesSecretWithBOM(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("\uFEFFsaved-by-notepad\r\n"), 0o600)
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"file", []string{"STORYLANE_WEBHOOK_SECRET_FILE=" + file}, file + ", line 1: invisible character in a webhook secret: U+FEFF"},
+		{"variable", []string{"STORYLANE_WEBHOOK_SECRET=first,second\u200b"}, "$STORYLANE_WEBHOOK_SECRET, item 2: invisible character in a webhook secret: U+200B at its end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), tt.env, "--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir())
+			if code := p.Exit(t); code != 2 {
+				t.Errorf("storylane-bridge with an invisible character in its secret exited %d, want 2", code)
+			}
+			if out := p.Logs.String(); !strings.Contains(out, tt.want) || strings.Contains(out, "notepad") || strings.Contains(out, "second") {
+				t.Errorf("storylane-bridge with an invisible character in its secret said %q, want %q and no secret", out, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretFileWithBOMIsNotReloaded: the same file at run time is a failed
+// reload: counted, logged with the line, and the secrets in use stay.
+func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "secrets")
+	os.WriteFile(file, []byte("in-use\n"), 0o600)
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
+	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
+	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
+	os.WriteFile(file, []byte("\uFEFFrotated\r\nin-use\r\n"), 0o600)
+	line := b.Logs.Wait(t, "webhook secrets not reloaded; the previous ones stay in use")
+	if msg, _ := line["error"].(string); !strings.Contains(msg, file+", line 1: invisible character in a webhook secret: U+FEFF") || strings.Contains(msg, "rotated") {
+		t.Errorf("failed reload logged %q, want the file, line 1 and U+FEFF, and no secret", msg)
+	}
+	if _, m := get(t, admin+"/metrics"); !strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`) ||
+		!strings.Contains(m, `storylane_bridge_secret_reloads_total{result="ok"} 0`) {
+		t.Errorf("/metrics after a file with a BOM lacks reloads error 1, ok 0")
+	}
+	if code, _ := get(t, admin+"/debug/pprof/goroutine?debug=1"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/goroutine on the admin listener without --pprof = %d, want 404", code)
+	}
+	if a := post(t, url, []byte(`{"id":"kept"}`), "in-use"); a.status != http.StatusOK {
+		t.Errorf("POST with the secret in use after a failed reload = %d, want 200", a.status)
+	}
+	if a := post(t, url, []byte(`{"id":"not-yet"}`), "rotated"); a.status != http.StatusUnauthorized {
+		t.Errorf("POST with the secret of the refused file = %d, want 401", a.status)
+	}
+	os.WriteFile(file, []byte("rotated\r\nin-use\r\n"), 0o600)
+	waitUntil(t, "the fixed file reloaded", func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
+}
+
+// TestHeadersTooLargeAnswerJSON: headers over --max-header-bytes get a 431
+// in JSON, like every other answer, though net/http makes it.
+func TestHeadersTooLargeAnswerJSON(t *testing.T) {
+	t.Parallel()
+	b := clitest.Start(t, run, []string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir(),
+		"--max-header-bytes", "1024"}, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+	c, err := net.Dial("tcp", b.Logs.Wait(t, "listening")["addr"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /webhooks/storylane HTTP/1.1\r\nHost: bridge\r\nX-Bomb: "+strings.Repeat("b", 8<<10)+"\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var answer map[string]string
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge || res.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &answer) != nil || answer["error"] == "" {
+		t.Errorf("headers over --max-header-bytes = %d %q %q, want 431 in JSON", res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
 }
 

@@ -95,7 +95,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	background.Go(func() { pub.Run(ctx) })
 	if cfg.adminListen != "" {
-		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg, admin.WithHealth(pub.Healthy)), logger)
+		opts := []admin.Option{admin.WithHealth(pub.Healthy)}
+		if cfg.pprof {
+			opts = append(opts, admin.WithPprof())
+		}
+		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg, opts...), logger)
 		if err != nil {
 			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
 		}

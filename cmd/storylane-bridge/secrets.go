@@ -33,7 +33,10 @@ func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyr
 		k, err := keyringOf(secretFile, b)
 		return k, b, err
 	}
-	secrets := storylane.SecretsFromList(list)
+	secrets, err := storylane.SecretsFromList(list)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: $%s, %w", cli.ErrUsage, envSecret, err)
+	}
 	if len(secrets) == 0 {
 		return nil, nil, fmt.Errorf("%w: no webhook secret: set $%s to the secret Storylane shows under Settings > Integrations > Webhook, or $%s to a file holding it",
 			cli.ErrUsage, envSecret, envSecretFile)
@@ -43,7 +46,10 @@ func loadKeyring(secretFile string, getenv func(string) string) (*storylane.Keyr
 }
 
 func keyringOf(file string, content []byte) (*storylane.Keyring, error) {
-	secrets := storylane.SecretsFromLines(content)
+	secrets, err := storylane.SecretsFromLines(content)
+	if err != nil {
+		return nil, fmt.Errorf("%w: webhook secret file %s, %w", cli.ErrUsage, file, err)
+	}
 	if len(secrets) == 0 {
 		return nil, fmt.Errorf("%w: webhook secret file %s holds no secret; put the one Storylane shows in it, one per line", cli.ErrUsage, file)
 	}

@@ -1,6 +1,6 @@
 // Package admin is the operators' HTTP listener of a process, kept off any
 // public port: liveness and readiness for orchestrators, Prometheus metrics
-// and pprof.
+// and, when asked for, pprof.
 package admin
 
 import (
@@ -26,7 +26,10 @@ type ReadyFunc func(ctx context.Context) error
 // Option changes what NewServer's handler answers.
 type Option func(*options)
 
-type options struct{ healthy ReadyFunc }
+type options struct {
+	healthy ReadyFunc
+	pprof   bool
+}
 
 // WithHealth makes GET /healthz answer 503 while healthy reports an error:
 // a process that cannot recover by itself, for an orchestrator to restart.
@@ -34,13 +37,22 @@ func WithHealth(healthy ReadyFunc) Option {
 	return func(o *options) { o.healthy = healthy }
 }
 
+// WithPprof serves the Go profiles under /debug/pprof/. They are off
+// otherwise: a profile shows the process's memory and command line, and
+// /debug/pprof/profile and /trace hold a CPU busy for as long as asked, so
+// whoever reaches the admin port should not get them without the operator
+// choosing it.
+func WithPprof() Option {
+	return func(o *options) { o.pprof = true }
+}
+
 // readyTimeout bounds a readiness or health check so a probe never hangs.
 const readyTimeout = 2 * time.Second
 
 // NewServer returns the admin handler: GET /healthz answers 200 while the
 // process runs (and WithHealth's check passes), GET /readyz 200 when ready
-// says so and 503 otherwise, GET /metrics the metrics of metrics, and
-// /debug/pprof/ the Go profiles.
+// says so and 503 otherwise, GET /metrics the metrics of metrics, and with
+// WithPprof /debug/pprof/ the Go profiles.
 func NewServer(ready ReadyFunc, metrics prometheus.Gatherer, opts ...Option) http.Handler {
 	o := options{healthy: func(context.Context) error { return nil }}
 	for _, opt := range opts {
@@ -48,11 +60,13 @@ func NewServer(ready ReadyFunc, metrics prometheus.Gatherer, opts ...Option) htt
 	}
 	r := mux.NewRouter()
 	r.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})).Methods(http.MethodGet)
-	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+	if o.pprof {
+		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+	}
 	r.Handle("/healthz", probe(o.healthy, "ok", "unhealthy")).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", probe(ready, "ready", "unavailable")).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -50,8 +50,35 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "process_resident_memory_bytes") {
 		t.Errorf("GET /metrics = %d, want 200 with the Go and process metrics", code)
 	}
-	if code, body := get("/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
-		t.Errorf("GET /debug/pprof/ = %d, want the profile index", code)
+}
+
+// TestPprofOnlyWhenAsked: the profiles are absent unless WithPprof is given.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	ready := func(context.Context) error { return nil }
+	paths := []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/symbol", "/debug/pprof/trace?seconds=0"}
+	tests := []struct {
+		name string
+		opts []admin.Option
+		want int
+	}{
+		{"default", nil, http.StatusNotFound},
+		{"WithPprof", []admin.Option{admin.WithPprof()}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(admin.NewServer(ready, admin.NewRegistry(), tt.opts...))
+		for _, path := range paths {
+			res, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Errorf("%s: GET %s = %d, want %d", tt.name, path, res.StatusCode, tt.want)
+			}
+		}
+		srv.Close()
 	}
 }
 

@@ -242,6 +242,10 @@ func TestSigningSecret(t *testing.T) {
 	if err := os.WriteFile(file, []byte("\nfrom-file\nsecond\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	bom := filepath.Join(t.TempDir(), "bom")
+	if err := os.WriteFile(bom, []byte("\uFEFFsaved-by-notepad\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := func(v string) func(string) string { return func(string) string { return v } }
 	tests := []struct {
 		file, env, want string
@@ -251,6 +255,8 @@ func TestSigningSecret(t *testing.T) {
 		{file, "ignored", "from-file", false},
 		{"", "", "", true},
 		{filepath.Join(t.TempDir(), "missing"), "x", "", true},
+		{bom, "", "", true},
+		{"", "\u200bzero-width", "", true},
 	}
 	for _, tt := range tests {
 		got, err := cli.SigningSecret(tt.file, env(tt.env))

@@ -29,6 +29,8 @@ type ConsumerFlags struct {
 	Log      LogConfig
 	// AdminListen is the address of /healthz and /readyz; empty for none.
 	AdminListen string
+	// Pprof serves /debug/pprof/ on AdminListen.
+	Pprof bool
 	// OTLPEndpoint receives traces; empty for none.
 	OTLPEndpoint string
 }
@@ -47,7 +49,8 @@ func (f *FlagSet) Consumer(c *ConsumerFlags, durable string, maxInFlight int, de
 	f.IntVar(&cc.MaxInFlight, "max-in-flight", "CONSUMER_MAX_IN_FLIGHT", maxInFlight, "events handled at once")
 	f.StringVar(&c.Deliver, "deliver", "CONSUMER_DELIVER", deliver, "where a new durable starts: all (the stream's first event) or new")
 	f.BoolVar(&c.Redrive, "redrive", "CONSUMER_REDRIVE", false, "give each event on this consumer's dead-letter subject one more try, then exit")
-	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /debug/pprof, /healthz, /readyz); empty for none")
+	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /healthz, /readyz, and /debug/pprof with --pprof); empty for none")
+	f.Pprof(&c.Pprof)
 	f.Logging(&c.Log)
 	f.Tracing(&c.OTLPEndpoint)
 }
@@ -66,6 +69,13 @@ func (c *ConsumerFlags) Validate() error {
 	c.Consumer.DeliverAll = c.Deliver == "all"
 	if err := c.Consumer.Subjects.Validate(); err != nil {
 		return fmt.Errorf("%w: --subject-prefix: %w", ErrUsage, err)
+	}
+	return nil
+}
+
+func (c *ConsumerFlags) adminOptions() []admin.Option {
+	if c.Pprof {
+		return []admin.Option{admin.WithPprof()}
 	}
 	return nil
 }
@@ -110,7 +120,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 			}
 			_, err := cons.Pending(ctx)
 			return err
-		}, reg), logger)
+		}, reg, c.adminOptions()...), logger)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("%w: %w", ErrUsage, err)

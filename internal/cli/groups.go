@@ -130,3 +130,9 @@ func (c urgentCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 func (f *FlagSet) Tracing(endpoint *string) {
 	f.StringVar(endpoint, "otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP `URL` to send traces to (e.g. http://otel-collector:4318); empty for no tracing")
 }
+
+// Pprof defines --pprof, the same in every binary with an admin listener:
+// the Go profiles are served there only when asked for.
+func (f *FlagSet) Pprof(on *bool) {
+	f.BoolVar(on, "pprof", "ADMIN_PPROF", false, "serve the Go profiles under /debug/pprof/ on the --admin-listen listener")
+}

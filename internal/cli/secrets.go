@@ -10,13 +10,18 @@ import (
 // SigningSecret is the secret a sending tool signs with: the first of
 // $STORYLANE_WEBHOOK_SECRET, or of file's lines when file is set.
 func SigningSecret(file string, getenv func(string) string) (string, error) {
-	secrets := storylane.SecretsFromList(getenv("STORYLANE_WEBHOOK_SECRET"))
+	secrets, err := storylane.SecretsFromList(getenv("STORYLANE_WEBHOOK_SECRET"))
+	if err != nil && file == "" {
+		return "", fmt.Errorf("%w: $STORYLANE_WEBHOOK_SECRET, %w", ErrUsage, err)
+	}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("%w: read secret file: %w", ErrUsage, err)
 		}
-		secrets = storylane.SecretsFromLines(b)
+		if secrets, err = storylane.SecretsFromLines(b); err != nil {
+			return "", fmt.Errorf("%w: secret file %s, %w", ErrUsage, file, err)
+		}
 	}
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("%w: no secret: set $STORYLANE_WEBHOOK_SECRET or --secret-file", ErrUsage)

@@ -62,6 +62,38 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
+// net/http answers a request whose headers pass MaxHeaderBytes itself,
+// before any handler: it writes these exact bytes, in one call, straight to
+// the connection, then closes it. Every other answer of the bridge is JSON,
+// so a plain-HTTP connection swaps them for the same answer in JSON (its
+// reason and Connection: close kept). net/http writes nothing else of this
+// shape, and a handler's answers reach the connection through a buffer, in
+// other pieces. Under TLS the bytes pass encrypted, so net/http's own stays.
+const (
+	plainHeadersTooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n" +
+		"Connection: close\r\n" +
+		"\r\n" +
+		"431 Request Header Fields Too Large"
+	jsonHeadersTooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\n" +
+		"Content-Type: application/json\r\n" +
+		"Connection: close\r\n" +
+		"Content-Length: 42\r\n" +
+		"\r\n" +
+		`{"error":"request headers are too large"}` + "\n"
+)
+
+// Write passes b on, but for net/http's plain-text 431 on plain HTTP.
+func (c *conn) Write(b []byte) (int, error) {
+	if c.l.cfg.PlainHTTP && string(b) == plainHeadersTooLarge {
+		if _, err := io.WriteString(c.Conn, jsonHeadersTooLarge); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
+
 type listener struct {
 	net.Listener
 	l *Limiter

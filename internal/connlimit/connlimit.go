@@ -45,8 +45,10 @@ type Config struct {
 	// other before any could send, nor a client's next request meet its
 	// keep-alive connection closing. Default one second.
 	NewGrace time.Duration
-	// PlainHTTP says a refused connection may be answered with an HTTP 503;
-	// on a TLS listener it is closed, as no handshake was made.
+	// PlainHTTP says the connections carry plain HTTP: a refused one may be
+	// answered with an HTTP 503 (on a TLS listener it is closed, as no
+	// handshake was made), and net/http's own plain-text 431 is answered in
+	// JSON instead.
 	PlainHTTP bool
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time

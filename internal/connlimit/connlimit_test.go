@@ -3,6 +3,7 @@ package connlimit
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -25,6 +26,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// testMaxHeaderBytes is the test servers' MaxHeaderBytes.
+const testMaxHeaderBytes = 4 << 10
+
 // server serves l on loopback; a request to /block waits until release is
 // closed, every other request answers at once.
 type server struct {
@@ -45,7 +49,7 @@ func start(t *testing.T, cfg Config, tlsCert *tls.Certificate) *server {
 	s := &server{addr: ln.Addr().String(), metrics: NewMetrics(prometheus.NewRegistry()), release: make(chan struct{})}
 	l := New(cfg, zap.NewNop(), s.metrics)
 	s.l = l
-	srv := &http.Server{ConnState: l.ConnState, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{ConnState: l.ConnState, MaxHeaderBytes: testMaxHeaderBytes, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/block" {
 			s.blocked.Add(1)
 			<-s.release
@@ -353,4 +357,49 @@ func TestWaitsAtTheGlobalBound(t *testing.T) {
 	if got := testutil.ToFloat64(s.metrics.refused.WithLabelValues(reasonAllBusy)); got != 0 {
 		t.Errorf("refused{all_busy} = %v, want 0", got)
 	}
+}
+
+// TestHeadersTooLargeInJSON: net/http's own 431, plain text, reaches a
+// plain-HTTP client as JSON like every other answer; a handler's answers
+// and the 431 under TLS pass untouched.
+func TestHeadersTooLargeInJSON(t *testing.T) {
+	t.Parallel()
+	s := start(t, Config{}, nil)
+	c := dial(t, s.addr)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	bomb := "GET / HTTP/1.1\r\nHost: test\r\nX-Bomb: " + strings.Repeat("b", 2*testMaxHeaderBytes) + "\r\n\r\n"
+	if _, err := io.WriteString(c, bomb); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("answer to headers over MaxHeaderBytes: %v", err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	io.Copy(io.Discard, br) // until net/http closes it, half a second later
+	var answer struct{ Error string }
+	if err != nil || res.StatusCode != http.StatusRequestHeaderFieldsTooLarge || res.Header.Get("Content-Type") != "application/json" ||
+		!res.Close || json.Unmarshal(body, &answer) != nil || answer.Error == "" {
+		t.Errorf("headers over MaxHeaderBytes = %d %q %q (close %t, %v), want 431 in JSON with Connection: close",
+			res.StatusCode, res.Header.Get("Content-Type"), body, res.Close, err)
+	}
+	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("GET / after a 431 = %v, %v, want 200", res, err)
+	}
+
+	ca := tlstest.NewCA(t)
+	cert := ca.Issue(t, false).TLS
+	ts := start(t, Config{}, &cert)
+	tc := tls.Client(dial(t, ts.addr), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(tc, bomb); err != nil {
+		t.Fatal(err)
+	}
+	tr := bufio.NewReader(tc)
+	if res, err := http.ReadResponse(tr, nil); err != nil || res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("headers over MaxHeaderBytes under TLS = %v, %v, want net/http's 431", res, err)
+	}
+	io.Copy(io.Discard, tr)
 }

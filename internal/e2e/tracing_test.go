@@ -73,9 +73,10 @@ func (o *otlpReceiver) find(service, prefix string) (span, bool) {
 	return span{}, false
 }
 
-// TestTraceCrossesEveryHop: a webhook carrying a traceparent is traced
-// through the bridge, onto the NATS message as ce-traceparent, into
-// lead-sync, and on to the CRM, all in the sender's trace.
+// TestTraceCrossesEveryHop: a webhook carrying a traceparent from a trusted
+// proxy (the test, on loopback) is traced through the bridge, onto the NATS
+// message as ce-traceparent, into lead-sync, and on to the CRM, all in the
+// sender's trace.
 func TestTraceCrossesEveryHop(t *testing.T) {
 	t.Parallel()
 	receiver := &otlpReceiver{}
@@ -91,7 +92,7 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 	defer crm.Close()
 	otel := "OTEL_EXPORTER_OTLP_ENDPOINT=" + otlp.URL
 	bridge := clitest.StartProcess(t, binary("storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET=" + secret, otel, "BRIDGE_DATA_DIR=" + t.TempDir()},
-		"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+		"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--trusted-proxies", "127.0.0.1/32")
 	natsURL := bridge.Logs.Wait(t, "embedded nats started")["client_url"].(string)
 	url := "http://" + bridge.Logs.Wait(t, "listening")["addr"].(string)
 	sync := clitest.StartProcess(t, binary("lead-sync"), []string{"NATS_URL=" + natsURL, otel}, "--target-url", crm.URL)

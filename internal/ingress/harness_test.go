@@ -42,6 +42,13 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg ingress.Config, metrics ...*ingress.Metrics) *harness {
 	t.Helper()
+	return newHarnessWith(t, cfg, ingress.Deps{Metrics: first(metrics)})
+}
+
+// newHarnessWith is newHarness with some of the handler's dependencies
+// given (metrics, a tracer); the rest are the harness's own.
+func newHarnessWith(t *testing.T, cfg ingress.Config, deps ingress.Deps) *harness {
+	t.Helper()
 	srv := natstest.Start(t)
 	js, err := jetstream.New(srv.Conn(t))
 	if err != nil {
@@ -64,7 +71,8 @@ func newHarness(t *testing.T, cfg ingress.Config, metrics ...*ingress.Metrics) *
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	pub := broker.NewPublisher(js, "STORYLANE")
-	hs := httptest.NewServer(ingress.NewServer(cfg, ingress.Deps{Logger: zap.New(core), Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Metrics: first(metrics)}))
+	deps.Logger, deps.Verifier, deps.Validator, deps.Publisher, deps.Ready = zap.New(core), keys, validator, pub, pub
+	hs := httptest.NewServer(ingress.NewServer(cfg, deps))
 	t.Cleanup(hs.Close)
 	return &harness{nats: srv, js: srv.JetStream(t), url: hs.URL, logs: logs}
 }

@@ -27,6 +27,7 @@ type ctxKey struct{}
 type requestInfo struct {
 	id       string
 	client   netip.Addr // worked out once, for the log line and the guard
+	trusted  bool       // the peer is a trusted proxy
 	fields   []zap.Field
 	rejected bool // refused as hostile or excessive: logged at a bounded rate
 	// buf holds the fields of most lines, so a request's line costs no
@@ -48,6 +49,15 @@ func (s *Server) client(r *http.Request) netip.Addr {
 		return info.client
 	}
 	return clientIP(r, s.cfg.TrustedProxies)
+}
+
+// fromTrustedProxy reports whether the request's peer is a trusted proxy,
+// whose headers about the request (its id, its client, its trace) count.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		return info.trusted
+	}
+	return inAny(peerIP(r), s.cfg.TrustedProxies)
 }
 
 // annotate adds fields to the request's log line.
@@ -98,7 +108,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		if !trusted && len(r.Header["X-Forwarded-For"]) > 0 {
 			s.untrustedForward(peer)
 		}
-		info := &requestInfo{id: r.Header.Get(RequestIDHeader), client: clientIPFrom(r, peer, s.cfg.TrustedProxies)}
+		info := &requestInfo{id: r.Header.Get(RequestIDHeader), client: clientIPFrom(r, peer, s.cfg.TrustedProxies), trusted: trusted}
 		if info.id == "" || !trusted || !validRequestID.MatchString(info.id) {
 			info.id = newRequestID()
 		}

@@ -13,7 +13,10 @@ const WebhookPath = "/webhooks/storylane"
 func (s *Server) routes() http.Handler {
 	// SkipClean: a path such as //webhooks/storylane gets a JSON 404, not a
 	// redirect that a webhook sender would not follow with its body.
-	r := mux.NewRouter().SkipClean(true)
+	// UseEncodedPath: routes match the path as sent, so /webhooks%2Fstorylane
+	// is not the webhook path; a proxy or a rule in front that reads the path
+	// as sent sees the same thing the bridge serves.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.Handle(WebhookPath, s.guard(s.handleWebhook())).Methods(http.MethodPost)
 	r.Handle("/healthz", s.handleHealthz()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.handleReadyz()).Methods(http.MethodGet, http.MethodHead)
@@ -32,7 +35,7 @@ func (s *Server) routes() http.Handler {
 func allowedMethods(r *mux.Router, req *http.Request) []string {
 	var out []string
 	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
-		if tpl, err := route.GetPathTemplate(); err == nil && tpl == req.URL.Path {
+		if tpl, err := route.GetPathTemplate(); err == nil && tpl == req.URL.EscapedPath() {
 			methods, _ := route.GetMethods()
 			out = append(out, methods...)
 		}

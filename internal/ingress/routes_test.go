@@ -28,6 +28,12 @@ func TestRoutes(t *testing.T) {
 		{http.MethodPost, "/webhooks/other", http.StatusNotFound, ""},
 		{http.MethodPost, "//webhooks/storylane", http.StatusNotFound, ""},
 		{http.MethodPost, "/webhooks/../webhooks/storylane", http.StatusNotFound, ""},
+		{http.MethodPost, "/webhooks%2Fstorylane", http.StatusNotFound, ""},
+		{http.MethodPost, "/webhooks%2fstorylane", http.StatusNotFound, ""},
+		{http.MethodPost, "/webhooks/%73torylane", http.StatusNotFound, ""},
+		{http.MethodPost, "/%77ebhooks/storylane", http.StatusNotFound, ""},
+		{http.MethodGet, "/healthz%2F", http.StatusNotFound, ""},
+		{http.MethodGet, "/%68ealthz", http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, h.url+tt.path, nil)

@@ -59,8 +59,13 @@ type rejected struct {
 func (s *Server) handleWebhook() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		received := s.cfg.Now()
-		// The request starts a trace, or continues the sender's.
-		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		// The request continues a trusted proxy's trace, or starts one: the
+		// signature does not cover traceparent and tracestate, and both
+		// ride on the event to every consumer and the CRM.
+		ctx := r.Context()
+		if s.fromTrustedProxy(r) {
+			ctx = tracing.Propagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
 		ctx, span := s.tracer.Start(ctx, "POST "+WebhookPath, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
 		body, release, ok := s.readBody(w, r)
