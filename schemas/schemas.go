@@ -72,9 +72,10 @@ func NewValidator() (*Validator, error) {
 	return &Validator{schema: sch, fast: fast, printer: message.NewPrinter(language.English)}, nil
 }
 
-// Validate returns nil when raw is one JSON value matching the schema, and
-// otherwise an error wrapping ErrInvalid whose text is a one-line reason
-// fit for a header or a log.
+// Validate returns nil when raw is one I-JSON value (storylane.Decode)
+// matching the schema, and otherwise an error wrapping ErrInvalid whose
+// text is a one-line reason fit for a header or a log. The library reads
+// any JSON, so a text that is not I-JSON never reaches it.
 func (v *Validator) Validate(raw []byte) error {
 	p := v.parsers.Get()
 	doc, err := storylane.Decode(p, raw)
@@ -83,11 +84,14 @@ func (v *Validator) Validate(raw []byte) error {
 	if ok {
 		return nil
 	}
+	if errors.Is(err, storylane.ErrNotIJSON) {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	return v.validate(raw)
 }
 
 // ValidateParsed is Validate for a caller that has parsed raw into doc with
-// storylane.Decode, so the work is not done twice.
+// storylane.Decode, so the work is not done twice (and the text is I-JSON).
 func (v *Validator) ValidateParsed(raw []byte, doc *fastjson.Value) error {
 	if v.fast != nil && v.fast.valid(doc) {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/jsontest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -99,6 +100,10 @@ func TestValidateRejects(t *testing.T) {
 		{"completion is a string", `{"id":"s","completion":"30%"}`, `at "/completion"`},
 		{"email is a number", `{"id":"s","lead":{"email":5}}`, `at "/lead/email"`},
 		{"utm value is an object", `{"id":"s","utm_params":{"utm_source":{}}}`, `at "/utm_params/utm_source"`},
+		{"lead given twice", `{"id":"a","lead":{"email":"x@example.org"},"lead":null}`, `not I-JSON (RFC 7493): member name "lead" given twice`},
+		{"invalid UTF-8", "{\"id\":\"a\xffb\"}", "not I-JSON (RFC 7493): invalid UTF-8 at byte 8"},
+		{"lone surrogate", `{"id":"\udc00"}`, `not I-JSON (RFC 7493): lone surrogate \udc00`},
+		{"65 deep", `{"id":"a","x":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`, "not I-JSON (RFC 7493): nested deeper than 64 levels"},
 	}
 	for _, tt := range tests {
 		err := v.Validate([]byte(tt.payload))
@@ -122,6 +127,9 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(`{"id":"s","lead":{}}`))
 	f.Add([]byte(`{"id":""}`))
 	f.Add([]byte(`[`))
+	f.Add([]byte(`{"id":"a","lead":{"email":"x@example.org"},"lead":null}`))
+	f.Add([]byte("{\"id\":\"a\xffb\"}"))
+	f.Add([]byte(`{"id":"a","x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`))
 	v := newValidator(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		err := v.Validate(raw)
@@ -133,6 +141,9 @@ func FuzzValidate(f *testing.F) {
 		}
 		if _, err := storylane.Parse(raw); err != nil {
 			t.Fatalf("Validate(%q) = nil but Parse = %v", raw, err)
+		}
+		if err := jsontest.Strict(raw); err != nil {
+			t.Fatalf("Validate(%q) = nil, a strict reader says %v", raw, err)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
+	"github.com/valyala/fastjson"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
@@ -39,7 +40,19 @@ type Liner struct {
 	// uris remembers which source and dataschema values the SDK writes
 	// back as they came: a stream holds few, and parsing one costs more
 	// than the rest of the line.
-	uris map[uriKey]bool
+	uris    map[uriKey]bool
+	parsers fastjson.ParserPool
+}
+
+// iJSON checks data as the bridge does (storylane.Decode), so that no line
+// holds data that strict readers refuse or that readers read differently:
+// an event stored before the bridge refused such payloads, say, or
+// published around it.
+func (l *Liner) iJSON(data []byte) error {
+	p := l.parsers.Get()
+	defer l.parsers.Put(p)
+	_, err := storylane.Decode(p, data)
+	return err
 }
 
 type uriKey struct {
@@ -52,7 +65,7 @@ const maxURIs = 64
 
 // Line renders the message stored on subject with headers h and data. An
 // event whose data is not JSON in itself (another content type, base64,
-// or bytes that are not one JSON value) is refused with ErrNotJSON: the
+// or bytes that are not one I-JSON value) is refused with ErrNotJSON: the
 // SDK would write it as a string, or raw where it could complete the line
 // into an object with keys of the data's choosing.
 func (l *Liner) Line(subject string, h nats.Header, data []byte) (Line, error) {
@@ -66,6 +79,9 @@ func (l *Liner) Line(subject string, h nats.Header, data []byte) (Line, error) {
 	// No content type is JSON to the SDK's JSON format too.
 	if mt := e.DataMediaType(); mt != "" && !strings.EqualFold(mt, event.ApplicationJSON) || e.DataBase64 || !json.Valid(e.Data()) {
 		return Line{}, fmt.Errorf("event %s: %w", e.ID(), ErrNotJSON)
+	}
+	if err := l.iJSON(e.Data()); err != nil {
+		return Line{}, fmt.Errorf("event %s: %w: %w", e.ID(), ErrNotJSON, err)
 	}
 	b, err := JSONLine(e)
 	if err != nil {
@@ -87,6 +103,9 @@ func (l *Liner) fast(h nats.Header, data []byte) (Line, bool) {
 	if !ok || a.specVersion != event.CloudEventsVersionV1 || a.id == "" || a.typ == "" ||
 		a.dataContentType != event.ApplicationJSON || a.time == "" || len(data) == 0 {
 		return Line{}, false
+	}
+	if l.iJSON(data) != nil {
+		return Line{}, false // refused, with the reason, by the SDK path
 	}
 	t, err := types.ParseTime(a.time)
 	// The SDK keeps no time at all for the zero instant.
@@ -111,9 +130,6 @@ func (l *Liner) fast(h nats.Header, data []byte) (Line, bool) {
 		}
 		b = buf.Bytes()
 	} else {
-		if !storylane.ValidJSON(data) {
-			return Line{}, false
-		}
 		b = append(b, data...)
 	}
 	b = appendField(b, "traceparent", a.traceParent)

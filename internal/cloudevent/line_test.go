@@ -13,6 +13,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/archive"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/jsontest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -27,7 +28,7 @@ func sdkLine(subject string, h nats.Header, data []byte) (cloudevent.Line, error
 	if err != nil {
 		return cloudevent.Line{}, err
 	}
-	if mt := e.DataMediaType(); mt != "" && !strings.EqualFold(mt, "application/json") || e.DataBase64 || !json.Valid(e.Data()) {
+	if mt := e.DataMediaType(); mt != "" && !strings.EqualFold(mt, "application/json") || e.DataBase64 || jsontest.Strict(e.Data()) != nil {
 		return cloudevent.Line{}, cloudevent.ErrNotJSON
 	}
 	if !json.Valid(b) || bytes.ContainsAny(b, "\r\n") {
@@ -167,6 +168,13 @@ func TestLineOfOtherMessages(t *testing.T) {
 		{"data that completes the line", func() nats.Header { return bridgeMsg(t, raw).Header }, []byte(`1,"x":2`), cloudevent.ErrNotJSON},
 		{"data that forges keys", func() nats.Header { return bridgeMsg(t, raw).Header },
 			[]byte(`{"id":"s1"},"id":"forged","time":"2030-01-01T00:00:00Z"`), cloudevent.ErrNotJSON},
+		// Data readers would read differently, or that strict readers
+		// refuse: an archive line must be I-JSON.
+		{"data with a name twice", func() nats.Header { return bridgeMsg(t, raw).Header },
+			[]byte(`{"id":"s1","lead":{"email":"x@example.org"},"lead":null}`), cloudevent.ErrNotJSON},
+		{"data with invalid UTF-8", func() nats.Header { return bridgeMsg(t, raw).Header }, []byte("{\"id\":\"s\xff\"}"), cloudevent.ErrNotJSON},
+		{"data nested 65 deep", func() nats.Header { return bridgeMsg(t, raw).Header },
+			[]byte(`{"id":"s1","x":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`), cloudevent.ErrNotJSON},
 		{"text data", func() nats.Header {
 			h := bridgeMsg(t, raw).Header
 			h.Set("ce-datacontenttype", "text/plain")

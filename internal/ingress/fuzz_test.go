@@ -16,6 +16,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/jsontest"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
@@ -56,6 +57,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte(`not json`), uint8(1), "")
 	f.Add([]byte(`{"name":"no id"}`), uint8(1), "")
 	f.Add([]byte{}, uint8(2), "%%%")
+	f.Add([]byte(`{"id":"a","lead":{"email":"x@example.org"},"lead":null}`), uint8(1), "")
+	f.Add([]byte("{\"id\":\"a\xffb\"}"), uint8(1), "")
 
 	srv := natstest.Start(f)
 	js := srv.JetStream(f)
@@ -112,6 +115,9 @@ func FuzzHandler(f *testing.F) {
 		}
 		switch {
 		case code == http.StatusOK && strings.HasPrefix(sent[0].Subject, "storylane.session."):
+			if err := jsontest.Strict(body); err != nil {
+				t.Fatalf("signed %q: stored as a session, a strict reader says %v", body, err)
+			}
 		case code == http.StatusUnprocessableEntity && sent[0].Subject == "storylane.invalid":
 		default:
 			t.Fatalf("signed %q: %d with a message on %s, want 200 on a session subject or 422 on storylane.invalid", body, code, sent[0].Subject)

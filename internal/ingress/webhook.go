@@ -177,16 +177,12 @@ func (s *Server) summary(body []byte) (storylane.Summary, string) {
 	defer s.parsers.Put(p)
 	doc, err := storylane.Decode(p, body)
 	if err != nil {
-		// Not JSON (the validator says why), or nested deeper than
-		// fastjson goes: then the slow path reads it.
+		// Not JSON, or JSON that readers may read differently (not
+		// I-JSON): never a session. The validator says why.
 		if verr := s.validator.Validate(body); verr != nil {
 			return storylane.Summary{}, verr.Error()
 		}
-		session, err := storylane.ParseWith(p, body)
-		if err != nil {
-			return storylane.Summary{}, err.Error()
-		}
-		return session.Summary(), ""
+		return storylane.Summary{}, err.Error()
 	}
 	if err := s.validator.ValidateParsed(body, doc); err != nil {
 		return storylane.Summary{}, err.Error()

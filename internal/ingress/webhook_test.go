@@ -261,20 +261,3 @@ func TestConcurrentWebhooksAllStored(t *testing.T) {
 		t.Errorf("stream holds %d messages, want %d", got, n)
 	}
 }
-
-// A valid session nested deeper than the fast parser goes is still stored,
-// read the slow way, not taken for an invalid one.
-func TestDeeplyNestedSessionIsStored(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, ingress.Config{})
-	deep := strings.Repeat("[", 400) + strings.Repeat("]", 400)
-	body := []byte(`{"id":"deep-1","lead":{"email":"a@example.com","extra":` + deep + `}}`)
-	res := h.post(t, body, sign(body, secret1))
-	if res.status != http.StatusOK || res.json(t)["type"] != "storylane.session.known" {
-		t.Fatalf("POST 400-deep session = %d %s, want 200 and a known session", res.status, res.body)
-	}
-	msgs := h.messages(t)
-	if len(msgs) != 1 || string(msgs[0].Data) != string(body) {
-		t.Errorf("stream holds %d messages, want the body once, byte for byte", len(msgs))
-	}
-}

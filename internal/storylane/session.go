@@ -54,9 +54,9 @@ type Lead struct {
 // Parse reads a webhook body into a Session. It is tolerant by design:
 // unknown fields are ignored (they stay in the raw body), and only a
 // missing or empty "id" makes a payload unusable. Keys match exactly (a
-// "Lead" is not a "lead", which encoding/json would take it for), and of a
-// key given twice the last counts, as encoding/json and the schema
-// validator have it.
+// "Lead" is not a "lead", which encoding/json would take it for). It is
+// strict about the text: a body that is not I-JSON (Decode) is not a
+// session, so no reader can take it for another one.
 func Parse(raw []byte) (Session, error) {
 	var p fastjson.Parser
 	return ParseWith(&p, raw)
@@ -66,9 +66,6 @@ func Parse(raw []byte) (Session, error) {
 // fastjson.ParserPool, say).
 func ParseWith(p *fastjson.Parser, raw []byte) (Session, error) {
 	v, err := Decode(p, raw)
-	if errors.Is(err, ErrDeep) {
-		return parseDeep(raw)
-	}
 	if err != nil {
 		return Session{}, fmt.Errorf("%w: %w", ErrNotSession, err)
 	}
@@ -180,9 +177,10 @@ func lead(v *fastjson.Value) (*Lead, error) {
 	return l, err
 }
 
-// eachField calls fn for each key of the object v, in order: of a key
-// given twice the last occurrence is the one kept, as with encoding/json,
-// and an error counts only when no later occurrence of its key mends it.
+// eachField calls fn for each key of the object v, in order. Decode takes
+// no key twice, but a value built otherwise may hold one: then the last
+// occurrence is the one kept, as with encoding/json, and an error counts
+// only when no later occurrence of its key mends it.
 func eachField(v *fastjson.Value, fn func(key []byte, f *fastjson.Value) error) error {
 	o, err := v.Object()
 	if err != nil {

@@ -23,8 +23,8 @@ func (s Session) Summary() Summary {
 }
 
 // Summarize reads the summary of a payload parsed by Decode. It reads a
-// session as FromValue does, of a key given twice the last occurrence, but
-// only the fields it needs: the schema vouches for the others.
+// session as FromValue does, but only the fields it needs: the schema
+// vouches for the others.
 func Summarize(v *fastjson.Value) (Summary, error) {
 	var s Summary
 	var lead, company bool
