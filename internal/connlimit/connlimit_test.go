@@ -2,6 +2,7 @@ package connlimit
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -69,7 +70,13 @@ func start(t *testing.T, cfg Config, tlsCert *tls.Certificate) *server {
 		default:
 			close(s.release)
 		}
-		srv.Close()
+		// Shutdown waits for connections net/http is still closing (after
+		// a 431 it lingers half a second), which Close leaves running.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
 		<-done
 	})
 	return s
