@@ -36,6 +36,7 @@ type config struct {
 	secretFile      string
 	nats            broker.ConnConfig
 	natsListen      string
+	natsListenAuth  string
 	dataDir         string
 	syncInterval    string
 	placementTags   cli.StringList
@@ -81,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.EnvOnly(envSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
 	f.NATS(&c.nats, "")
 	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; none for no listener")
+	f.StringVar(&c.natsListenAuth, "nats-listen-auth", "BRIDGE_NATS_LISTEN_AUTH", broker.ListenAuthNone, "embedded broker: none lets listener clients read without credentials; nkey requires the nkey seed in <data-dir>/"+broker.ReaderKeyFile+" (created 0600). Either way only the bridge may publish events or change the stream")
 	f.StringVar(&c.dataDir, "data-dir", "BRIDGE_DATA_DIR", "./data", "embedded broker: `directory` of JetStream's files")
 	f.StringVar(&c.syncInterval, "sync-interval", "BRIDGE_SYNC_INTERVAL", "always", "embedded broker: always fsyncs every write before its ack, so a 2xx survives a power cut; or a `duration` between fsyncs (faster; a power cut loses up to that much)")
 	f.Stream(&c.stream.Name, &c.stream.Subjects)
@@ -152,6 +154,9 @@ func (c config) validate() error {
 	}
 	if c.stream.Duplicates <= 0 || c.stream.MaxAge < 0 || (c.stream.MaxAge > 0 && c.stream.Duplicates > c.stream.MaxAge) {
 		problems = append(problems, "--stream-duplicate-window must be positive and no longer than --stream-max-age")
+	}
+	if c.natsListenAuth != broker.ListenAuthNone && c.natsListenAuth != broker.ListenAuthNKey {
+		problems = append(problems, fmt.Sprintf("--nats-listen-auth %q: want %s or %s", c.natsListenAuth, broker.ListenAuthNone, broker.ListenAuthNKey))
 	}
 	if c.nats.URL == "" && c.dataDir == "" {
 		problems = append(problems, "--data-dir is needed for the embedded broker")

@@ -18,16 +18,18 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 )
 
-// TestRecreatesADeletedStream: someone deletes the stream under a running
-// bridge; the next webhook is stored all the same, in the stream the bridge
-// re-created, and the bridge stays healthy and ready.
+// TestRecreatesADeletedStream: someone with the right to (an operator on a
+// cluster; no one but the bridge on the embedded broker) deletes the stream
+// under a running bridge; the next webhook is stored all the same, in the
+// stream the bridge re-created, and the bridge stays healthy and ready.
 func TestRecreatesADeletedStream(t *testing.T) {
 	t.Parallel()
-	b := startBridge(t, nil, "--data-dir", t.TempDir())
+	srv := natstest.Start(t)
+	b := startBridge(t, map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret, "NATS_URL": srv.URL()})
 	if a := post(t, b.url, example(t, "known"), testSecret); a.status != http.StatusOK {
 		t.Fatalf("POST known = %d %v, want 200", a.status, a.body)
 	}
-	js := clientJetStream(t, b.natsURL, "", "")
+	js := clientJetStream(t, srv.URL(), "", "")
 	deleteStream(t, js)
 	if a := post(t, b.url, example(t, "unknown"), testSecret); a.status != http.StatusOK || a.body["seq"] != float64(1) {
 		t.Errorf("POST unknown after the stream was deleted = %d %v, want 200, the first event of a new stream", a.status, a.body)

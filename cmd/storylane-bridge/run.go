@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -155,12 +156,17 @@ func openBroker(cfg config, logger *zap.Logger) (*nats.Conn, func(), error) {
 		return nc, func() { drain(nc, logger) }, nil
 	}
 	syncInterval, syncAlways, _ := cfg.sync() // validated with the config
+	access, err := listenerAccess(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{
 		Listen:       cfg.natsListen,
 		DataDir:      cfg.dataDir,
 		MaxPayload:   int32(max(cfg.maxBody+headerRoom, 1<<20)),
 		SyncInterval: syncInterval,
 		SyncAlways:   syncAlways,
+		Access:       access,
 	}, logger)
 	if err != nil {
 		return nil, nil, err
@@ -178,13 +184,35 @@ func openBroker(cfg config, logger *zap.Logger) (*nats.Conn, func(), error) {
 	if ns.Addr() != nil {
 		url = ns.ClientURL()
 	}
-	logger.Info("embedded nats started", zap.String("client_url", url), zap.String("data_dir", cfg.dataDir))
+	fields := []zap.Field{zap.String("client_url", url), zap.String("data_dir", cfg.dataDir), zap.String("listen_auth", cfg.natsListenAuth)}
+	if access.ReaderNKey != "" {
+		fields = append(fields, zap.String("reader_nkey_file", readerKeyFile(cfg)))
+	}
+	logger.Info("embedded nats started", fields...)
 	return nc, func() {
 		drain(nc, logger)
 		stop()
 		logger.Info("embedded nats stopped")
 	}, nil
 }
+
+// listenerAccess is what the embedded broker's listener lets other
+// processes do: read, and with --nats-listen-auth nkey only with the reader
+// nkey, whose seed is kept (made at first) under --data-dir.
+func listenerAccess(cfg config) (*broker.ListenerAccess, error) {
+	access := &broker.ListenerAccess{Stream: cfg.stream.Name, Subjects: cfg.stream.Subjects}
+	if cfg.natsListenAuth != broker.ListenAuthNKey || cfg.natsListen == "" || cfg.natsListen == broker.NoListen {
+		return access, nil
+	}
+	pub, err := broker.ReaderKey(readerKeyFile(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("%w: --nats-listen-auth nkey: %w", cli.ErrUsage, err)
+	}
+	access.ReaderNKey = pub
+	return access, nil
+}
+
+func readerKeyFile(cfg config) string { return filepath.Join(cfg.dataDir, broker.ReaderKeyFile) }
 
 // drainTimeout bounds the wait for a draining connection to close.
 const drainTimeout = 10 * time.Second

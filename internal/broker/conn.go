@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 )
@@ -132,8 +131,12 @@ func hasPassword(u *url.Userinfo) bool {
 // keeps nats.go's pings and write timeout: an embedded server cannot fall
 // silent without the whole process, and a write to it waits on the server
 // reading, which a busy server may take longer than a network timeout to do.
-func ConnectInProcess(ns *server.Server, name string, logger *zap.Logger) (*nats.Conn, error) {
-	opts := append(commonOptions(name, 0, logger), nats.InProcessServer(ns))
+// It connects as the server's owner, whom only this process can be.
+func ConnectInProcess(ns *Embedded, name string, logger *zap.Logger) (*nats.Conn, error) {
+	opts := append(commonOptions(name, 0, logger), nats.InProcessServer(ns.Server))
+	if ns.owner != "" {
+		opts = append(opts, nats.UserInfo(ownerUser, ns.owner))
+	}
 	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)

@@ -26,6 +26,17 @@ type EmbeddedConfig struct {
 	// machine wants.
 	SyncInterval time.Duration
 	SyncAlways   bool
+	// Access guards the listener and the server. Nil leaves both open to
+	// every client for everything, which only a test that plays the
+	// bridge over the listener wants.
+	Access *ListenerAccess
+}
+
+// Embedded is a running embedded server. Only this process can connect to
+// it as its owner, through ConnectInProcess.
+type Embedded struct {
+	*server.Server
+	owner string // the owner's password; empty when the server is open
 }
 
 // NoListen is the Listen value for an embedded server that only this
@@ -38,7 +49,7 @@ const readyTimeout = 10 * time.Second
 // StartEmbedded starts a JetStream server in this process and waits until
 // it accepts connections. The caller shuts it down with Shutdown and
 // WaitForShutdown.
-func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*server.Server, error) {
+func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName:   "storylane-bridge",
 		JetStream:    true,
@@ -56,6 +67,13 @@ func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*server.Server, erro
 			return nil, err
 		}
 		opts.Host, opts.Port = host, port
+	}
+	var owner string
+	if cfg.Access != nil {
+		var err error
+		if owner, err = cfg.Access.authOptions(opts); err != nil {
+			return nil, fmt.Errorf("embedded nats server: %w", err)
+		}
 	}
 	if !opts.DontListen && opts.Port != server.RANDOM_PORT {
 		if err := checkBindable(cfg.Listen); err != nil {
@@ -89,7 +107,7 @@ func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*server.Server, erro
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("embedded nats server: jetstream did not start (data dir %q)", cfg.DataDir)
 	}
-	return ns, nil
+	return &Embedded{Server: ns, owner: owner}, nil
 }
 
 func splitListen(listen string) (string, int, error) {

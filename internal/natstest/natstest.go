@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -20,7 +19,7 @@ import (
 // Server is an embedded JetStream server owned by one test.
 type Server struct {
 	tb   testing.TB
-	ns   *server.Server
+	ns   *broker.Embedded
 	dir  string
 	addr string
 }
