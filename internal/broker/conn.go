@@ -133,7 +133,7 @@ func hasPassword(u *url.Userinfo) bool {
 // reading, which a busy server may take longer than a network timeout to do.
 // It connects as the server's owner, whom only this process can be.
 func ConnectInProcess(ns *Embedded, name string, logger *zap.Logger) (*nats.Conn, error) {
-	opts := append(commonOptions(name, 0, logger), nats.InProcessServer(ns.Server))
+	opts := append(commonOptions(name, 0, logger), nats.InProcessServer(ns.Server), nats.CustomInboxPrefix(BridgeInboxPrefix))
 	if ns.owner != "" {
 		opts = append(opts, nats.UserInfo(ownerUser, ns.owner))
 	}

@@ -43,7 +43,7 @@ func (s Subjects) EventSubjects() []string {
 }
 
 // ReaderPermissions are what a consumer of stream needs and nothing that
-// changes the stream: read any subject; inspect the stream and get its
+// changes the stream: read through JetStream; inspect the stream and get its
 // messages; create, use, acknowledge and delete consumers on it (durables,
 // the ordered consumers of storylane-tail and session-archive --replay, the
 // nats CLI's); publish dead letters. Not: publish events, create, update,
@@ -79,8 +79,22 @@ func ReaderPermissions(stream string, s Subjects) *server.Permissions {
 			// above can never let a reader forge an event.
 			Deny: s.EventSubjects(),
 		},
+		// Readers see events through JetStream only. A core subscription to
+		// the event subjects, or to the bridge's inbox, would show them the
+		// reply subjects of the bridge's publishes: a reader could then
+		// aim a request's answer at one, as a forged acknowledgement, or
+		// learn an event's id while its store is in doubt and take it in
+		// the duplicate window with a dead letter.
+		Subscribe: &server.SubjectPermission{
+			Deny: append(s.EventSubjects(), BridgeInboxPrefix+".>"),
+		},
 	}
 }
+
+// BridgeInboxPrefix is where the bridge's in-process connection gets its
+// replies, JetStream's acknowledgements among them: not _INBOX, which
+// readers subscribe to for their own.
+const BridgeInboxPrefix = "_INBOX_STORYLANE_BRIDGE"
 
 // authOptions sets the users of a guarded server: the owner, reachable
 // in-process only with a password that never leaves this process, and the

@@ -78,7 +78,11 @@ func (c *client) violated(subject string) bool {
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		c.mu.Lock()
 		for _, e := range c.errs {
-			if strings.Contains(e, "Permissions Violation") && strings.Contains(e, `"`+subject+`"`) {
+			// A subscription's violation is named "Subscription to" and
+			// its subject: not to be taken for a publish's.
+			sub, isSub := strings.CutPrefix(subject, "Subscription to ")
+			if isSub && strings.Contains(e, `Permissions Violation for Subscription to "`+sub+`"`) ||
+				!isSub && strings.Contains(e, "Permissions Violation") && strings.Contains(e, `"`+subject+`"`) {
 				c.mu.Unlock()
 				return true
 			}
@@ -197,6 +201,18 @@ func refused(t *testing.T, c *client, st jetstream.Stream, access broker.Listene
 		}},
 		{"_INBOX.someone.ack", func() error { return c.nc.Publish("_INBOX.someone.ack", []byte(`{"stream":"x","seq":1}`)) }},
 	}...)
+	// No core subscription shows a reader the bridge's publishes or its
+	// acknowledgements, and so their reply subjects.
+	for _, subj := range append(access.Subjects.EventSubjects(), broker.BridgeInboxPrefix+".>") {
+		attempts = append(attempts, attempt{"Subscription to " + subj, func() error {
+			sub, err := c.nc.SubscribeSync(subj)
+			if err == nil {
+				defer sub.Unsubscribe()
+				err = c.nc.Flush()
+			}
+			return err
+		}})
+	}
 	// Each refused request waits out its timeout: wait for them together.
 	var wg sync.WaitGroup
 	for _, a := range attempts {
