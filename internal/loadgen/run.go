@@ -157,8 +157,14 @@ func dispatch(ctx context.Context, jobs chan<- job, rate float64, limit int, cla
 		}
 		missed = int64(max(due-n, 0))
 	}()
+	end, bounded := ctx.Deadline()
 	for ; ; n++ {
 		at := start.Add(time.Duration(n) * interval)
+		// Due after the run's end: not for this run, even when the
+		// deadline's timer, on a busy machine, has not fired yet.
+		if bounded && !at.Before(end) {
+			return
+		}
 		if d := time.Until(at); d > 0 {
 			select {
 			case <-ctx.Done():
