@@ -21,7 +21,8 @@ default, with Idempotency-Key set to the event id and, with --target-secret, a
 Standard Webhooks signature (webhook-id, webhook-timestamp, webhook-signature).
 2xx is done; timeouts, connection errors, 408, 429 (after its Retry-After) and
 5xx are retried with back-off; any other answer dead-letters the event on
-storylane.dlq.<durable>. --redrive gives the dead letters one more try.`
+storylane.dlq.<durable>. --redrive gives the dead letters one more try; one that
+does not match its original in the stream (forged, or aged out) is refused.`
 
 type config struct {
 	consumer      cli.ConsumerFlags

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -16,8 +17,11 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -258,4 +262,76 @@ func TestPprofWhenAsked(t *testing.T) {
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
 	clitest.CheckHelpInReadme(t, run)
+}
+
+// forgedDeadLetter is a known session no one signed, published as a dead
+// letter of lead-sync naming stream sequence seq: what a client allowed
+// to publish dead letters (the embedded broker's readers) can store.
+func forgedDeadLetter(t *testing.T, f fixture, i int, seq string) string {
+	t.Helper()
+	raw := natstest.SessionBody(i, true)
+	s, err := storylane.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := cloudevent.FromSession(s, raw, time.Now(), cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cloudevent.ToMsg(f.stream.Subjects.DeadLetter("lead-sync"), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.Header.Set(consume.DeadLetterSeqHeader, seq)
+	msg.Header.Set(consume.DeadLetterAttemptsHeader, "1")
+	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	return e.ID()
+}
+
+func TestRedriveForwardsNoForgedDeadLetter(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	target, url := newCRM(t, 0, http.StatusBadRequest)
+	r := clitest.Start(t, run, f.args(url), nil)
+	r.Logs.Wait(t, "consuming")
+	known, _ := f.publish(t, 0, 4)
+	var genuine []*jetstream.RawStreamMsg
+	eventually(t, "every known session dead-lettered", func() bool {
+		genuine = genuine[:0]
+		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+			if m.Subject == f.stream.Subjects.DeadLetter("lead-sync") {
+				genuine = append(genuine, m)
+			}
+		}
+		return len(genuine) == len(known)
+	})
+	r.Stop(t)
+
+	forged := []string{
+		forgedDeadLetter(t, f, 101, "1000000"),                                          // names no message
+		forgedDeadLetter(t, f, 103, genuine[0].Header.Get(consume.DeadLetterSeqHeader)), // names one with other data
+	}
+	target.mu.Lock()
+	target.status = http.StatusOK
+	target.mu.Unlock()
+	redrive := clitest.Start(t, run, f.args(url, "--redrive"), nil)
+	if err := redrive.Wait(t); err != nil {
+		t.Fatalf("lead-sync --redrive = %v, want nil", err)
+	}
+	accepted, types := target.snapshot()
+	for _, id := range known {
+		if accepted[id] != 1 {
+			t.Errorf("after the re-drive, genuine event %s accepted %d times, want 1", id, accepted[id])
+		}
+	}
+	for _, id := range forged {
+		if _, ok := types[id]; ok {
+			t.Errorf("forged dead letter %s reached the CRM", id)
+		}
+	}
+	if !strings.Contains(redrive.Logs.String(), "refused") {
+		t.Errorf("re-drive logs say nothing of the refused dead letters:\n%s", redrive.Logs.String())
+	}
 }

@@ -40,6 +40,12 @@ type Consumer struct {
 	pastStop map[uint64]bool
 	parsers  fastjson.ParserPool
 	asStored bool // hand over messages undecoded (AsStored)
+	// origin and sourceFilters are, for a re-drive, the stream its dead
+	// letters' originals are read from and the filter of the durable that
+	// dead-lettered them.
+	origin        jetstream.Stream
+	sourceFilters []string
+	refused       refusals
 }
 
 // New creates or updates the durable consumer cfg describes and returns a
@@ -59,7 +65,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 		o(c)
 	}
 	if c.metrics != nil {
-		for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered} {
+		for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered, outcomeRefused} {
 			c.metrics.events.WithLabelValues(cfg.Durable, o) // at zero from the start
 		}
 	}

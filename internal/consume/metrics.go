@@ -20,6 +20,9 @@ const (
 	outcomeAcked        = "acked"
 	outcomeRetried      = "retried"
 	outcomeDeadLettered = "dead_lettered"
+	// outcomeRefused counts messages terminated unhandled: outside the
+	// durable's filter, or dead letters that match no original.
+	outcomeRefused = "refused"
 )
 
 // NewMetrics creates the runtime's metrics and registers them with reg.
@@ -27,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storylane_consumer_events_total",
-			Help: "Events settled by a consumer, by outcome: acked, retried (nak with back-off), dead_lettered.",
+			Help: "Events settled by a consumer, by outcome: acked, retried (nak with back-off), dead_lettered, refused (terminated unhandled: outside the consumer's filter, or a dead letter matching no event in the stream).",
 		}, []string{"consumer", "outcome"}),
 		handlerTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "storylane_consumer_handler_duration_seconds",

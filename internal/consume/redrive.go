@@ -14,6 +14,11 @@ import (
 // once all of them are settled. What succeeds is acknowledged; what fails is
 // dead-lettered again, after the ones re-driven, for a later re-drive. Its
 // progress is kept in a durable of its own, named <durable>-redrive.
+//
+// Anyone allowed to publish dead letters could forge one, so a dead letter
+// is only a pointer: it is handled only if the original it names is still
+// in the stream, on a subject of cfg.FilterSubjects, with the same data and
+// headers. Any other is refused: terminated and counted, never handled.
 func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger, opts ...Option) (*Consumer, error) {
 	if cfg.DeadLetter == "" {
 		cfg.DeadLetter = cfg.Durable
@@ -27,6 +32,10 @@ func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Ha
 	if err != nil {
 		return nil, fmt.Errorf("re-drive %s: %w", dlq, err)
 	}
+	sourceFilters := cfg.FilterSubjects
+	if len(sourceFilters) == 0 {
+		return nil, fmt.Errorf("re-drive %s: no filter subject: the re-driven durable's filter says which originals a dead letter may name", cfg.Durable)
+	}
 	cfg.Durable += "-redrive"
 	cfg.FilterSubjects = []string{dlq}
 	cfg.DeliverAll, cfg.StartSeq = true, 0
@@ -37,6 +46,7 @@ func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Ha
 	// Dead letters stored from now on, including those of this re-drive,
 	// come after the stream's current last message.
 	c.stopAt = max(info.State.LastSeq, 1)
+	c.origin, c.sourceFilters = s, sourceFilters
 	return c, nil
 }
 

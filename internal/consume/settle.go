@@ -40,11 +40,24 @@ const maxRetryAfter = time.Hour
 // process handles one message and settles it: ack, nak with a delay, or
 // dead letter then terminate.
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	if err := c.checkSubject(msg); err != nil {
+		c.refuse(msg, err)
+		return
+	}
 	meta, err := msg.Metadata()
 	if err == nil && c.stopAt > 0 && meta.Sequence.Stream > c.stopAt {
 		c.markPastStop(meta.Sequence.Stream)
 		msg.NakWithDelay(pastStopDelay) // for the next re-drive
 		return
+	}
+	if c.stopAt > 0 {
+		if verr := c.verifyDeadLetter(ctx, msg); errors.Is(verr, errRefused) {
+			c.refuse(msg, verr)
+			return
+		} else if verr != nil {
+			c.deadLetter(ctx, msg, 1, fmt.Errorf("re-drive: %w", verr))
+			return
+		}
 	}
 	ctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers()), "process "+c.cfg.Durable, trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
