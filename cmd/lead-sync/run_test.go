@@ -159,16 +159,7 @@ func TestRejectedSessionsAreDeadLettered(t *testing.T) {
 	r := clitest.Start(t, run, f.args(url), nil)
 	r.Logs.Wait(t, "consuming")
 	known, _ := f.publish(t, 0, 6)
-	var dead []*jetstream.RawStreamMsg
-	eventually(t, "every known session dead-lettered", func() bool {
-		dead = dead[:0]
-		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
-			if m.Subject == "storylane.dlq.lead-sync" {
-				dead = append(dead, m)
-			}
-		}
-		return len(dead) == len(known)
-	})
+	dead := waitDeadLetters(t, f, len(known))
 	for _, m := range dead {
 		if m.Header.Get(consume.DeadLetterAttemptsHeader) != "1" || !strings.Contains(m.Header.Get(consume.DeadLetterReasonHeader), "400") {
 			t.Errorf("dead letter after a 400: attempts %q reason %q, want 1 attempt and the status",
@@ -297,16 +288,7 @@ func TestRedriveForwardsNoForgedDeadLetter(t *testing.T) {
 	r := clitest.Start(t, run, f.args(url), nil)
 	r.Logs.Wait(t, "consuming")
 	known, _ := f.publish(t, 0, 4)
-	var genuine []*jetstream.RawStreamMsg
-	eventually(t, "every known session dead-lettered", func() bool {
-		genuine = genuine[:0]
-		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
-			if m.Subject == f.stream.Subjects.DeadLetter("lead-sync") {
-				genuine = append(genuine, m)
-			}
-		}
-		return len(genuine) == len(known)
-	})
+	genuine := waitDeadLetters(t, f, len(known))
 	r.Stop(t)
 
 	forged := []string{
@@ -334,4 +316,21 @@ func TestRedriveForwardsNoForgedDeadLetter(t *testing.T) {
 	if !strings.Contains(redrive.Logs.String(), "refused") {
 		t.Errorf("re-drive logs say nothing of the refused dead letters:\n%s", redrive.Logs.String())
 	}
+}
+
+// waitDeadLetters waits until lead-sync's dead letters number n, and
+// returns them.
+func waitDeadLetters(t *testing.T, f fixture, n int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	var dead []*jetstream.RawStreamMsg
+	eventually(t, "every known session dead-lettered", func() bool {
+		dead = dead[:0]
+		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
+			if m.Subject == f.stream.Subjects.DeadLetter("lead-sync") {
+				dead = append(dead, m)
+			}
+		}
+		return len(dead) == n
+	})
+	return dead
 }
