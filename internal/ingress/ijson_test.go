@@ -22,42 +22,22 @@ func deepLead(id string, depth int) []byte {
 func TestNotIJSONIsKeptAsInvalid(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, ingress.Config{})
-	tests := []struct {
-		name   string
-		body   []byte
-		reason string
-	}{
-		{"lead twice", []byte(`{"id":"a","lead":{"email":"x@example.org"},"lead":null}`), `member name "lead" given twice`},
-		{"id twice", []byte(`{"id":"a","name":"Demo","id":"b"}`), `member name "id" given twice`},
-		{"id twice, once escaped", []byte(`{"id":"a","\u0069d":"b"}`), `member name "id" given twice`},
-		{"email twice in the lead", []byte(`{"id":"a","lead":{"email":"x@example.org","email":"y@example.org"}}`), `member name "email" given twice`},
-		{"name twice deep down", []byte(`{"id":"a","extra":[{"k":[{"x":1,"x":2}]}]}`), `member name "x" given twice`},
-		{"invalid UTF-8", []byte("{\"id\":\"a\",\"lead\":{\"first_name\":\"Jo\xe9\"}}"), "invalid UTF-8 at byte 34"},
-		{"encoded surrogate", []byte("{\"id\":\"a\",\"name\":\"\xed\xa0\x80\"}"), "invalid UTF-8"},
-		{"lone surrogate escape", []byte(`{"id":"a","name":"\ud800"}`), `lone surrogate \ud800 at byte 18`},
-		{"nested 65 deep", deepLead("deep-65", 65), "nested deeper than 64 levels"},
-		{"nested 1000 deep", deepLead("deep-1000", 1000), "nested deeper than 64 levels"},
-	}
-	for i, tt := range tests {
-		res := h.post(t, tt.body, sign(tt.body, secret1))
-		if res.status != http.StatusUnprocessableEntity {
-			t.Fatalf("POST %s = %d %s, want 422", tt.name, res.status, res.body)
-		}
-		want := "not I-JSON (RFC 7493): " + tt.reason
-		if reason, _ := res.json(t)["reason"].(string); !strings.Contains(reason, want) {
-			t.Errorf("POST %s reason = %q, want it to say %q", tt.name, reason, want)
-		}
-		msgs := h.messages(t)
-		if len(msgs) != i+1 {
-			t.Fatalf("stream holds %d messages, want %d", len(msgs), i+1)
-		}
-		m := msgs[i]
-		if m.Subject != "storylane.invalid" || !bytes.Equal(m.Data, tt.body) || !strings.Contains(m.Header.Get(ingress.InvalidReasonHeader), want) {
-			t.Errorf("kept %s as %s reason %q, want storylane.invalid, the body byte for byte and %q",
-				tt.name, m.Subject, m.Header.Get(ingress.InvalidReasonHeader), want)
-		}
-	}
+	assertKeptAsInvalid(t, h, []invalidCase{
+		{"lead twice", []byte(`{"id":"a","lead":{"email":"x@example.org"},"lead":null}`), ijson(`member name "lead" given twice`)},
+		{"id twice", []byte(`{"id":"a","name":"Demo","id":"b"}`), ijson(`member name "id" given twice`)},
+		{"id twice, once escaped", []byte(`{"id":"a","\u0069d":"b"}`), ijson(`member name "id" given twice`)},
+		{"email twice in the lead", []byte(`{"id":"a","lead":{"email":"x@example.org","email":"y@example.org"}}`), ijson(`member name "email" given twice`)},
+		{"name twice deep down", []byte(`{"id":"a","extra":[{"k":[{"x":1,"x":2}]}]}`), ijson(`member name "x" given twice`)},
+		{"invalid UTF-8", []byte("{\"id\":\"a\",\"lead\":{\"first_name\":\"Jo\xe9\"}}"), ijson("invalid UTF-8 at byte 34")},
+		{"encoded surrogate", []byte("{\"id\":\"a\",\"name\":\"\xed\xa0\x80\"}"), ijson("invalid UTF-8")},
+		{"lone surrogate escape", []byte(`{"id":"a","name":"\ud800"}`), ijson(`lone surrogate \ud800 at byte 18`)},
+		{"nested 65 deep", deepLead("deep-65", 65), ijson("nested deeper than 64 levels")},
+		{"nested 1000 deep", deepLead("deep-1000", 1000), ijson("nested deeper than 64 levels")},
+	})
 }
+
+// ijson is the reason given for a payload that is not I-JSON.
+func ijson(reason string) string { return "not I-JSON (RFC 7493): " + reason }
 
 // Nesting up to the bound is stored as a session.
 func TestNested64DeepIsStored(t *testing.T) {

@@ -166,16 +166,29 @@ func TestOversizeBody(t *testing.T) {
 func TestInvalidPayloadIsKept(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, ingress.Config{})
-	tests := []struct {
-		name   string
-		body   []byte
-		reason string
-	}{
+	tests := []invalidCase{
 		{"not json", []byte("name=Product+Demo&id=1"), "not JSON"},
 		{"no id", []byte(`{"name":"Product Demo","lead":null}`), "missing property 'id'"},
 		{"completion is text", []byte(`{"id":"s","completion":"thirty"}`), `at "/completion"`},
 		{"unicode key", []byte(`{"id":"s","utm_params":{"é\n":{}}}`), `\u00e9`},
 	}
+	assertKeptAsInvalid(t, h, tests)
+}
+
+// invalidCase is a signed payload that is no valid session, and what its
+// reason must say.
+type invalidCase struct {
+	name   string
+	body   []byte
+	reason string
+}
+
+// assertKeptAsInvalid posts each case, signed, to h's empty stream, and
+// checks it is answered 422 with its reason and kept on storylane.invalid
+// byte for byte, with a printable reason, an id apart from event ids and
+// its receipt time.
+func assertKeptAsInvalid(t *testing.T, h *harness, tests []invalidCase) {
+	t.Helper()
 	for i, tt := range tests {
 		res := h.post(t, tt.body, sign(tt.body, secret1))
 		if res.status != http.StatusUnprocessableEntity {
