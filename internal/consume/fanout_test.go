@@ -132,16 +132,7 @@ func TestRedriveGivesDeadLettersOneMoreTry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("re-drive Run() = %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("re-drive did not finish by itself")
-	}
+	runToEnd(t, r, 20*time.Second)
 	if handled.total() != 4 {
 		t.Errorf("re-drive handled %d events, want the 4 dead letters", handled.total())
 	}
@@ -179,16 +170,7 @@ func redrive(t *testing.T, e env, cfg consume.Config, h consume.Handler, before 
 	if before != nil {
 		before()
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("re-drive Run() = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("re-drive did not finish by itself")
-	}
+	runToEnd(t, r, 30*time.Second)
 }
 
 func TestRedriveNeverRepeatsASuccess(t *testing.T) {
@@ -246,5 +228,21 @@ func TestRedriveWaitsForADeadLetterHeldElsewhere(t *testing.T) {
 		if handled.count(id) != 1 {
 			t.Errorf("re-drive handled event %s %d times, want once", id, handled.count(id))
 		}
+	}
+}
+
+// runToEnd runs a re-drive, which ends by itself once it has settled every
+// dead letter, and fails the test if it fails or has not ended by limit.
+func runToEnd(t *testing.T, r *consume.Consumer, limit time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("re-drive Run() = %v, want nil", err)
+		}
+	case <-time.After(limit):
+		t.Fatal("re-drive did not finish by itself")
 	}
 }

@@ -150,16 +150,7 @@ func TestRedriveRefusesForgedDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("re-drive Run() = %v, want nil", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("re-drive did not finish by itself")
-	}
+	runToEnd(t, r, 30*time.Second)
 	got := h.snapshot()
 	if len(got) != 1 || len(got[genuine]) != 1 || got[genuine][0] != string(genuineDL.Data) {
 		t.Errorf("re-drive handed over %v, want only the genuine dead letter %s, once, with its data", got, genuine)
