@@ -169,13 +169,7 @@ func TestRejectedSessionsAreDeadLettered(t *testing.T) {
 	r.Stop(t)
 
 	// The CRM is fixed: a re-drive delivers the dead letters and exits.
-	target.mu.Lock()
-	target.status = http.StatusOK
-	target.mu.Unlock()
-	redrive := clitest.Start(t, run, f.args(url, "--redrive"), nil)
-	if err := redrive.Wait(t); err != nil {
-		t.Fatalf("lead-sync --redrive = %v, want nil", err)
-	}
+	redriveFixed(t, f, target, url)
 	accepted, _ := target.snapshot()
 	for _, id := range known {
 		if accepted[id] != 1 {
@@ -295,13 +289,7 @@ func TestRedriveForwardsNoForgedDeadLetter(t *testing.T) {
 		forgedDeadLetter(t, f, 101, "1000000"),                                          // names no message
 		forgedDeadLetter(t, f, 103, genuine[0].Header.Get(consume.DeadLetterSeqHeader)), // names one with other data
 	}
-	target.mu.Lock()
-	target.status = http.StatusOK
-	target.mu.Unlock()
-	redrive := clitest.Start(t, run, f.args(url, "--redrive"), nil)
-	if err := redrive.Wait(t); err != nil {
-		t.Fatalf("lead-sync --redrive = %v, want nil", err)
-	}
+	redrive := redriveFixed(t, f, target, url)
 	accepted, types := target.snapshot()
 	for _, id := range known {
 		if accepted[id] != 1 {
@@ -333,4 +321,18 @@ func waitDeadLetters(t *testing.T, f fixture, n int) []*jetstream.RawStreamMsg {
 		return len(dead) == n
 	})
 	return dead
+}
+
+// redriveFixed makes target accept everything, as a CRM that was fixed,
+// and runs lead-sync --redrive against it to its end.
+func redriveFixed(t *testing.T, f fixture, target *crm, url string) *clitest.Running {
+	t.Helper()
+	target.mu.Lock()
+	target.status = http.StatusOK
+	target.mu.Unlock()
+	redrive := clitest.Start(t, run, f.args(url, "--redrive"), nil)
+	if err := redrive.Wait(t); err != nil {
+		t.Fatalf("lead-sync --redrive = %v, want nil", err)
+	}
+	return redrive
 }
