@@ -45,7 +45,7 @@ type Consumer struct {
 	// dead-lettered them.
 	origin        jetstream.Stream
 	sourceFilters []string
-	refused       refusals
+	refused       ratedLog // refusals, each kind at a bounded rate
 }
 
 // New creates or updates the durable consumer cfg describes and returns a
@@ -60,7 +60,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
 	c := &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable)),
-		tracer: noop.NewTracerProvider().Tracer("")}
+		tracer: noop.NewTracerProvider().Tracer(""), refused: ratedLog{every: refuseLogEvery}}
 	for _, o := range opts {
 		o(c)
 	}

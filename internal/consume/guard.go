@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,27 +45,6 @@ func subjectMatches(subject, filter string) bool {
 	return len(st) == len(ft)
 }
 
-// refusals logs refused messages at a bounded rate, each reason on its own.
-type refusals struct {
-	mu       sync.Mutex
-	logged   map[string]time.Time
-	unlogged map[string]int
-}
-
-func (r *refusals) log(logger *zap.Logger, reason string, fields ...zap.Field) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.logged == nil {
-		r.logged, r.unlogged = map[string]time.Time{}, map[string]int{}
-	}
-	if last, seen := r.logged[reason]; seen && time.Since(last) < refuseLogEvery {
-		r.unlogged[reason]++
-		return
-	}
-	logger.Error("message refused, not handled: "+reason, append(fields, zap.Int("refusals_not_logged", r.unlogged[reason]))...)
-	r.logged[reason], r.unlogged[reason] = time.Now(), 0
-}
-
 // refuse terminates msg without handing it over. Terminating, rather than
 // dead-lettering, keeps what may be forged out of the dead letters a
 // re-drive would give to the handler, and leaves the message to the
@@ -78,7 +56,10 @@ func (c *Consumer) refuse(msg jetstream.Msg, err error) {
 		seq = meta.Sequence.Stream
 	}
 	c.count(outcomeRefused)
-	c.refused.log(c.logger, kindOf(reason), zap.String("subject", msg.Subject()), zap.Uint64("seq", seq), zap.String("why", reason))
+	if unlogged, ok := c.refused.allow(kindOf(reason)); ok {
+		c.logger.Error("message refused, not handled: "+kindOf(reason), zap.String("subject", msg.Subject()), zap.Uint64("seq", seq),
+			zap.String("why", reason), zap.Int("refusals_not_logged", unlogged))
+	}
 	if terr := msg.TermWithReason("refused"); terr != nil {
 		c.logger.Warn("terminate of a refused message failed; it will be refused again", zap.Uint64("seq", seq), zap.Error(terr))
 	}

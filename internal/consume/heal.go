@@ -33,24 +33,17 @@ type retrier struct {
 	delay   time.Duration // the last pause; zero while fetches work
 	failing bool
 	// Each kind of failure (its message) is logged at a bounded rate of
-	// its own, so a second kind is not hidden behind the first.
-	logged   map[string]time.Time
-	unlogged map[string]int // failures of each kind not logged
+	// its own.
+	logs ratedLog
 }
 
 // failed logs a failure, at a bounded rate, and waits before the next
 // attempt: 100 ms, doubling to 2 s.
 func (r *retrier) failed(ctx context.Context, logger *zap.Logger, level zapcore.Level, msg string, fields ...zap.Field) {
-	if r.logged == nil {
-		r.logged, r.unlogged = map[string]time.Time{}, map[string]int{}
-	}
 	r.delay = min(max(2*r.delay, retryFirst), retryMax)
-	last, seen := r.logged[msg]
-	if now := time.Now(); !seen || now.Sub(last) >= retryLogEvery {
-		logger.Log(level, msg, append(fields, zap.Int("failures_not_logged", r.unlogged[msg]), zap.Duration("retry_in", r.delay))...)
-		r.logged[msg], r.unlogged[msg] = now, 0
-	} else {
-		r.unlogged[msg]++
+	r.logs.every = retryLogEvery
+	if unlogged, ok := r.logs.allow(msg); ok {
+		logger.Log(level, msg, append(fields, zap.Int("failures_not_logged", unlogged), zap.Duration("retry_in", r.delay))...)
 	}
 	r.failing = true
 	t := time.NewTimer(r.delay)
