@@ -117,20 +117,18 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 		return nil, nil, false
 	}
 	body, release, err := s.bodies.read(r.Context(), ClientKey(s.client(r)), http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength)
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr):
+	if err != nil {
 		release()
-		s.tooLarge(w, r)
-		return nil, nil, false
-	case errors.Is(err, errBudget):
-		release()
-		s.shed(w, r, boundBufferedBytes)
-		return nil, nil, false
-	case err != nil:
-		release()
-		annotate(r, zap.NamedError("read", err))
-		s.reject(w, r, outcomeBadRequest, http.StatusBadRequest, "could not read the body", "")
+		var maxErr *http.MaxBytesError
+		switch {
+		case errors.As(err, &maxErr):
+			s.tooLarge(w, r)
+		case errors.Is(err, errBudget):
+			s.shed(w, r, boundBufferedBytes)
+		default:
+			annotate(r, zap.NamedError("read", err))
+			s.reject(w, r, outcomeBadRequest, http.StatusBadRequest, "could not read the body", "")
+		}
 		return nil, nil, false
 	}
 	s.metrics.payloadBytes.Observe(float64(len(body)))
