@@ -27,11 +27,11 @@ import (
 // returns its URL. A process, built as it ships: the race detector would
 // slow its embedded broker, and so what a burst can be served with, many
 // times over.
-func startDefault(t *testing.T, args ...string) string {
+func startDefault(t *testing.T, args ...string) (string, *clitest.Process) {
 	t.Helper()
 	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET=" + testSecret},
 		append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir()}, args...)...)
-	return "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
+	return "http://" + p.Logs.Wait(t, "listening")["addr"].(string), p
 }
 
 // burst sends n signed webhooks at once, each on its own connection and
@@ -97,7 +97,7 @@ func assertAllStored(t *testing.T, what string, n int, statuses map[int]int, seq
 
 func TestBurstFromOneAddressIsAllStored(t *testing.T) {
 	t.Parallel()
-	url := startDefault(t)
+	url, _ := startDefault(t)
 	statuses, seqs := burst(t, url, 500, false)
 	assertAllStored(t, "500 webhooks at once from one address, default flags", 500, statuses, seqs)
 }
@@ -116,10 +116,8 @@ func TestSlowAndIdleConnectionsDoNotHoldUpAWebhook(t *testing.T) {
 			}
 			// The binary as it ships, as for the bursts: the race detector
 			// alone took the webhook past 2 s once, on a busy machine.
-			b := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET=" + testSecret},
-				append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir()}, args...)...)
+			url, b := startDefault(t, args...)
 			metrics := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string) + "/metrics"
-			url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
 			idle := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer idle.CloseIdleConnections()
 			var ok atomic.Int32
@@ -188,7 +186,8 @@ func TestBurstThroughAProxyIsAllStored(t *testing.T) {
 			if trusted {
 				args = []string{"--trusted-proxies", "127.0.0.1"}
 			}
-			backend, _ := url.Parse(startDefault(t, args...))
+			bridgeURL, _ := startDefault(t, args...)
+			backend, _ := url.Parse(bridgeURL)
 			proxy := httputil.NewSingleHostReverseProxy(backend)
 			transport := &http.Transport{MaxIdleConnsPerHost: 320} // ingress-nginx's pool per worker
 			defer transport.CloseIdleConnections()
