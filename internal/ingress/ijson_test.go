@@ -33,6 +33,7 @@ func TestNotIJSONIsKeptAsInvalid(t *testing.T) {
 		{"lone surrogate escape", []byte(`{"id":"a","name":"\ud800"}`), ijson(`lone surrogate \ud800 at byte 18`)},
 		{"nested 65 deep", deepLead("deep-65", 65), ijson("nested deeper than 64 levels")},
 		{"nested 1000 deep", deepLead("deep-1000", 1000), ijson("nested deeper than 64 levels")},
+		{"number past a double", []byte(`{"id":"a","completion":3E333}`), ijson("number 3E333 out of the range of a double")},
 	})
 }
 

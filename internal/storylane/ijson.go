@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -13,7 +14,8 @@ import (
 // ErrNotIJSON reports valid JSON that is not I-JSON (RFC 7493), which
 // readers may read differently from the bridge: invalid UTF-8, a surrogate
 // or noncharacter code point in a string (raw or escaped), a member name
-// given twice in one object, or nesting deeper than MaxDepth.
+// given twice in one object, nesting deeper than MaxDepth, or a number past
+// the range of an IEEE 754 double (RFC 7493 §2.2).
 var ErrNotIJSON = errors.New("not I-JSON (RFC 7493)")
 
 // MaxDepth bounds nesting, counting the outermost object or array as 1:
@@ -154,6 +156,20 @@ func checkTree(v *fastjson.Value, depth int) error {
 				return err
 			}
 		}
+	case fastjson.TypeNumber:
+		return checkNumber(v)
+	}
+	return nil
+}
+
+// checkNumber refuses a number a double cannot hold, such as 1e400: Python
+// reads it as infinity, Go's encoding/json and most typed readers refuse
+// it. It reads the number as encoding/json does, with strconv.
+func checkNumber(v *fastjson.Value) error {
+	var buf [32]byte
+	text := v.MarshalTo(buf[:0])
+	if _, err := strconv.ParseFloat(string(text), 64); err != nil {
+		return fmt.Errorf("number %.32s out of the range of a double", text)
 	}
 	return nil
 }
