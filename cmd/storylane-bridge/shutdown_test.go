@@ -70,7 +70,15 @@ func TestShutdownLosesNothingAnswered2xx(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Shut down once a real flow has been answered, not after a fixed
+	// sleep: on a loaded CI machine 300 ms once saw no 2xx at all.
+	deadline := time.Now().Add(20 * time.Second)
+	for answered := 0; answered < 20 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		answered = len(stored)
+		mu.Unlock()
+	}
 	b.Cancel()
 	b.Logs.Wait(t, "shutting down")
 	time.Sleep(100 * time.Millisecond)
