@@ -15,6 +15,12 @@
 // -steps runs some of the steps only, e.g. -steps embedded for the embedded
 // broker with --sync-interval always and 2m side by side (about 40 s).
 // openLoop runs at half the rate throughput measured, so it needs it.
+//
+// -baseline REV also builds storylane-bridge and session-archive from the
+// git revision REV and measures them beside the current code in the same
+// run (throughput, CPU per webhook, open-loop latency, replay): the way to
+// show that a change keeps performance where it was, since numbers from
+// two runs on a shared machine drift by more than most changes move them.
 package main
 
 import (
@@ -32,10 +38,11 @@ import (
 
 func main() {
 	steps := flag.String("steps", "throughput,openLoop,embedded,replay,leadSync", "comma-separated `steps` to run, in the suite's order")
+	baseline := flag.String("baseline", "", "also measure storylane-bridge and session-archive built from this git `revision`, side by side")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, strings.Split(*steps, ",")); err != nil {
+	if err := run(ctx, strings.Split(*steps, ","), *baseline); err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		os.Exit(1)
 	}
@@ -46,7 +53,7 @@ type step struct {
 	run  func(*suite, context.Context) error
 }
 
-func run(ctx context.Context, only []string) error {
+func run(ctx context.Context, only []string, baseline string) error {
 	steps := []step{{"throughput", (*suite).throughput}, {"openLoop", (*suite).openLoop}, {"embedded", (*suite).embedded},
 		{"replay", (*suite).replay}, {"leadSync", (*suite).leadSync}}
 	for _, name := range only {
@@ -57,7 +64,7 @@ func run(ctx context.Context, only []string) error {
 	if slices.Contains(only, "openLoop") && !slices.Contains(only, "throughput") {
 		return fmt.Errorf("-steps: openLoop runs at half the peak that throughput measures; run both")
 	}
-	s, err := newSuite(ctx)
+	s, err := newSuite(ctx, baseline)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,21 +42,47 @@ func (s *suite) throughput(ctx context.Context) error {
 		bare.stop()
 		srv.stop()
 
-		srv, url, err = s.natsServer()
-		if err != nil {
-			return err
+		for _, baseline := range s.variants() {
+			if err := s.bridgeThroughput(ctx, baseline, conc); err != nil {
+				return err
+			}
 		}
-		bridge, addr, err := s.bridge("--nats-url", url)
-		if err != nil {
-			return err
-		}
-		if err := s.measure(ctx, "bridge-"+conc, bridge, addr, "storylane-bridge", "--concurrency", conc); err != nil {
-			return err
-		}
-		bridge.stop()
-		srv.stop()
 	}
 	return nil
+}
+
+// variants are the bridges to measure: the current code, and the baseline
+// after it when there is one.
+func (s *suite) variants() []bool {
+	if s.base == "" {
+		return []bool{false}
+	}
+	return []bool{false, true}
+}
+
+// variant is the key suffix and label of the current code or the baseline.
+func (s *suite) variant(baseline bool) (key, label string) {
+	if baseline {
+		return "-base", " (baseline " + s.baseRev + ")"
+	}
+	return "", ""
+}
+
+// bridgeThroughput measures storylane-bridge, the current one or the
+// baseline, at conc clients on a fresh nats-server.
+func (s *suite) bridgeThroughput(ctx context.Context, baseline bool, conc string) error {
+	srv, url, err := s.natsServer()
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	bridge, addr, err := s.bridgeFrom(s.binaries(baseline), "--nats-url", url)
+	if err != nil {
+		return err
+	}
+	defer bridge.stop()
+	key, label := s.variant(baseline)
+	return s.measure(ctx, "bridge-"+conc+key, bridge, addr, "storylane-bridge"+label, "--concurrency", conc)
 }
 
 // measure runs the load generator for runFor against the webhook path of
@@ -90,8 +117,13 @@ func (s *suite) bareBridge(url string) (*proc, string, error) {
 // global one (its default, 32, would shed half of 64 clients); the global
 // bound, the connection bounds and everything else keep their defaults.
 func (s *suite) bridge(args ...string) (*proc, string, error) {
+	return s.bridgeFrom(s.bin, args...)
+}
+
+// bridgeFrom starts the storylane-bridge found in bin, as bridge does.
+func (s *suite) bridgeFrom(bin string, args ...string) (*proc, string, error) {
 	data := s.root + "/data-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	p, err := s.start("storylane-bridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + data},
+	p, err := s.startFrom(bin, "storylane-bridge", []string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + data},
 		append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "none", "--admin-listen", "127.0.0.1:0", "--max-concurrent-per-client", "256"}, args...)...)
 	if err != nil {
 		return nil, "", err
@@ -116,15 +148,18 @@ func (s *suite) openLoop(ctx context.Context) error {
 		return err
 	}
 	defer srv.stop()
-	bridge, addr, err := s.bridge("--nats-url", url)
-	if err != nil {
-		return err
-	}
 	open := []string{"--mode", "open", "--rate", rate, "--concurrency", "64"}
-	err = s.measure(ctx, "bridge-open-half", bridge, addr, "storylane-bridge, half peak", open...)
-	bridge.stop()
-	if err != nil {
-		return err
+	for _, baseline := range s.variants() {
+		bridge, addr, err := s.bridgeFrom(s.binaries(baseline), "--nats-url", url)
+		if err != nil {
+			return err
+		}
+		key, label := s.variant(baseline)
+		err = s.measure(ctx, "bridge-open-half"+key, bridge, addr, "storylane-bridge"+label+", half peak", open...)
+		bridge.stop()
+		if err != nil {
+			return err
+		}
 	}
 	bare, addr, err := s.bareBridge(url)
 	if err != nil {
@@ -186,24 +221,43 @@ func (s *suite) replay(ctx context.Context) error {
 		return err
 	}
 	s.extra["replay"] = fmt.Sprintf("session-archive, a new durable, archived %d events in %.2f s: %.0f events/s", events, took.Seconds(), events/took.Seconds())
-	start := time.Now()
-	arch, err := s.start("session-archive", []string{"NATS_URL=" + url}, "--dir", s.root+"/archive-replay", "--replay")
+	for _, baseline := range s.variants() {
+		took, err := s.replayAll(baseline, url, events)
+		if err != nil {
+			return err
+		}
+		key, label := s.variant(baseline)
+		s.extra["replay2"+key] = fmt.Sprintf("session-archive%s --replay, an empty directory: %d events in %.2f s from its start: %.0f events/s",
+			label, events, took.Seconds(), events/took.Seconds())
+	}
+	return nil
+}
+
+// replayAll times a session-archive, the current one or the baseline,
+// replaying the stream's events into an empty directory.
+func (s *suite) replayAll(baseline bool, url string, events int) (time.Duration, error) {
+	dir, err := os.MkdirTemp(s.root, "archive-replay")
 	if err != nil {
-		return err
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	start := time.Now()
+	arch, err := s.startFrom(s.binaries(baseline), "session-archive", []string{"NATS_URL=" + url}, "--dir", dir, "--replay")
+	if err != nil {
+		return 0, err
 	}
 	defer arch.stop()
 	line, err := arch.wait("replay read the stream")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	took = time.Since(start)
+	took := time.Since(start)
 	var read struct{ Events int }
 	json.Unmarshal([]byte(line), &read)
 	if read.Events != events {
-		return fmt.Errorf("session-archive --replay read %d of %d events: %s", read.Events, events, line)
+		return 0, fmt.Errorf("session-archive --replay read %d of %d events: %s", read.Events, events, line)
 	}
-	s.extra["replay2"] = fmt.Sprintf("session-archive --replay, an empty directory: %d events in %.2f s from its start: %.0f events/s", events, took.Seconds(), events/took.Seconds())
-	return nil
+	return took, nil
 }
 
 // archiveThroughDurable times a new session-archive archiving the stream's
@@ -289,7 +343,8 @@ func (s *suite) leadSync(ctx context.Context) error {
 
 // report prints the table and, for the steps that ran, what they compare.
 func (s *suite) report(w io.Writer) {
-	keys := []string{"direct-32", "bare-32", "bridge-32", "direct-64", "bare-64", "bridge-64", "bridge-open-half", "bare-open-half"}
+	keys := []string{"direct-32", "bare-32", "bridge-32", "bridge-32-base", "direct-64", "bare-64", "bridge-64", "bridge-64-base",
+		"bridge-open-half", "bridge-open-half-base", "bare-open-half"}
 	for _, r := range embeddedRuns {
 		keys = append(keys, r.key)
 	}
@@ -310,6 +365,7 @@ func (s *suite) report(w io.Writer) {
 		fmt.Fprintf(w, "%s clients: storylane-bridge / bare bridge throughput %s (target ≥ 1.3×); bare / JetStream %s; CPU per webhook %.0f µs vs bare %.0f µs (the generator's own: %.0f and %.0f µs); peak RSS %.1f MiB (target ≤ 32)\n",
 			c, loadgen.Ratio(b, bare), loadgen.Ratio(bare, d), b.CPUMicrosPer, bare.CPUMicrosPer, b.GeneratorCPUMicrosPer, bare.GeneratorCPUMicrosPer, b.PeakRSSMiB)
 	}
+	s.reportBaseline(w)
 	if o, ok := s.results["bridge-open-half"]; ok {
 		ob := s.results["bare-open-half"]
 		fmt.Fprintf(w, "open loop at %.0f/s (half of peak): p99 %.2f ms (target ≤ 5 ms); the bare bridge at the same rate: p99 %.2f ms\n", o.Rate, o.LatencyMs["p99"], ob.LatencyMs["p99"])
@@ -321,9 +377,23 @@ func (s *suite) report(w io.Writer) {
 		fmt.Fprintf(w, "embedded broker, 1 client: sync always p50 %.2f ms, p99 %.2f ms, %.0f/s; sync 2m p50 %.2f ms, p99 %.2f ms, %.0f/s\n",
 			one.LatencyMs["p50"], one.LatencyMs["p99"], one.Throughput, one2.LatencyMs["p50"], one2.LatencyMs["p99"], one2.Throughput)
 	}
-	for _, k := range []string{"replay", "replay2", "lead-sync-16", "lead-sync-64"} {
+	for _, k := range []string{"replay", "replay2", "replay2-base", "lead-sync-16", "lead-sync-64"} {
 		if line, ok := s.extra[k]; ok {
 			fmt.Fprintln(w, line)
 		}
+	}
+}
+
+// reportBaseline compares the current code with the baseline, where both
+// were measured.
+func (s *suite) reportBaseline(w io.Writer) {
+	for _, k := range []string{"bridge-32", "bridge-64", "bridge-open-half"} {
+		cur, ok := s.results[k]
+		base, okBase := s.results[k+"-base"]
+		if !ok || !okBase {
+			continue
+		}
+		fmt.Fprintf(w, "%s: this code / baseline %s: throughput %s; CPU per webhook %.0f vs %.0f µs; p99 %.2f vs %.2f ms; peak RSS %.1f vs %.1f MiB\n",
+			k, s.baseRev, loadgen.Ratio(cur, base), cur.CPUMicrosPer, base.CPUMicrosPer, cur.LatencyMs["p99"], base.LatencyMs["p99"], cur.PeakRSSMiB, base.PeakRSSMiB)
 	}
 }

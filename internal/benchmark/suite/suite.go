@@ -26,13 +26,16 @@ const secret = "bench-secret"
 // suite holds the built binaries and the results.
 type suite struct {
 	bin, root string
-	cpus      int
-	results   map[string]loadgen.Result
-	extra     map[string]string
-	procs     []*proc
+	// base holds the baseline's binaries, named by baseRev; empty without
+	// -baseline.
+	base, baseRev string
+	cpus          int
+	results       map[string]loadgen.Result
+	extra         map[string]string
+	procs         []*proc
 }
 
-func newSuite(ctx context.Context) (*suite, error) {
+func newSuite(ctx context.Context, baseline string) (*suite, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return nil, err
@@ -44,17 +47,58 @@ func newSuite(ctx context.Context) (*suite, error) {
 	}
 	s := &suite{bin: filepath.Join(work, "bin"), root: work, cpus: runtime.NumCPU(), results: map[string]loadgen.Result{}, extra: map[string]string{}}
 	fmt.Println("building ...")
-	for _, pkg := range []string{"./cmd/...", "./internal/benchmark/barebridge", "github.com/nats-io/nats-server/v2"} {
-		// Built as the Dockerfile builds what we ship: static, without cgo.
-		// A cgo build maps libc as well, about 1.6 MiB more resident memory.
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.bin+"/", pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	if err := build(ctx, root, s.bin, "./cmd/...", "./internal/benchmark/barebridge", "github.com/nats-io/nats-server/v2"); err != nil {
+		os.RemoveAll(work)
+		return nil, err
+	}
+	if baseline != "" {
+		if err := s.buildBaseline(ctx, root, baseline); err != nil {
+			os.RemoveAll(work)
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// build builds pkgs of the module at dir into bin, as the Dockerfile builds
+// what we ship: static, without cgo (a cgo build maps libc as well, about
+// 1.6 MiB more resident memory).
+func build(ctx context.Context, dir, bin string, pkgs ...string) error {
+	for _, pkg := range pkgs {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin+"/", pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Dir = dir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+		}
+	}
+	return nil
+}
+
+// buildBaseline builds the bridge and session-archive of revision rev from
+// a temporary git worktree, removed again once they are built.
+func (s *suite) buildBaseline(ctx context.Context, root, rev string) error {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", rev+"^{commit}").Output()
+	if err != nil {
+		return fmt.Errorf("-baseline %s: not a revision of %s: %w", rev, root, err)
+	}
+	s.baseRev, s.base = strings.TrimSpace(string(out)), filepath.Join(s.root, "bin-base")
+	tree := filepath.Join(s.root, "baseline-src")
+	if b, err := exec.CommandContext(ctx, "git", "-C", root, "worktree", "add", "--detach", tree, s.baseRev).CombinedOutput(); err != nil {
+		return fmt.Errorf("git worktree add %s: %w\n%s", s.baseRev, err, b)
+	}
+	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", tree).Run()
+	fmt.Printf("building the baseline, %s ...\n", s.baseRev)
+	return build(ctx, tree, s.base, "./cmd/storylane-bridge", "./cmd/session-archive")
+}
+
+// binaries is where the binaries of the current code or of the baseline
+// are.
+func (s *suite) binaries(baseline bool) string {
+	if baseline {
+		return s.base
+	}
+	return s.bin
 }
 
 // tmpfsMagic is statfs's f_type of a tmpfs.
@@ -88,7 +132,12 @@ type proc struct {
 }
 
 func (s *suite) start(name string, env []string, args ...string) (*proc, error) {
-	p := &proc{cmd: exec.Command(filepath.Join(s.bin, name), args...), done: make(chan struct{})}
+	return s.startFrom(s.bin, name, env, args...)
+}
+
+// startFrom starts the binary name found in bin.
+func (s *suite) startFrom(bin, name string, env []string, args ...string) (*proc, error) {
+	p := &proc{cmd: exec.Command(filepath.Join(bin, name), args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	r, w := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = w, w
