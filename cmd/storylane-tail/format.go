@@ -20,6 +20,15 @@ func formatEvent(format string, e consume.Event) (string, error) {
 	return textLine(e), nil
 }
 
+// textColumns lays out the header and each readable line alike.
+const textColumns = "%-20s  %-7s  %-24s  %5s  %6s  %s"
+
+// header names the columns of the text format. The time is the event's,
+// the session's viewed_at when it has one.
+func header() string {
+	return fmt.Sprintf(textColumns, "VIEWED (UTC)", "TYPE", "DEMO", "DONE", "SPENT", "COMPANY / LEAD")
+}
+
 // textLine is one readable line per session. It names the lead but never
 // shows their e-mail address: a terminal is shared more easily than a CRM.
 func textLine(e consume.Event) string {
@@ -28,7 +37,7 @@ func textLine(e consume.Event) string {
 	if s.Known() {
 		kind = "known"
 	}
-	return printable(fmt.Sprintf("%s  %-7s  %-24s  %5s  %6s  %s",
+	return printable(fmt.Sprintf(textColumns,
 		e.CloudEvent.Time().UTC().Format(time.RFC3339), kind, orDash(s.Name), percent(s), seconds(s), who(s)))
 }
 

@@ -16,20 +16,24 @@ import (
 )
 
 const synopsis = `Prints Storylane sessions from the bridge's stream: new ones as they arrive,
-or, with --since or --from-start, history first and then new ones. Each
-session is one line: readable (time, known/unknown, demo, completion, time
-spent, company / lead) or, with --format json, the structured CloudEvent.
-It keeps no state on the server (an ordered, ephemeral consumer).`
+or, with --since, --viewed-since or --from-start, history first and then new
+ones. Each session is one line: readable (the time it was viewed, known or
+unknown, demo, completion, time spent, company / lead, under a header line)
+or, with --format json, the structured CloudEvent. What it reads and that it
+waits is said on stderr, so stdout holds sessions only. It keeps no state on
+the server: its ordered, ephemeral consumer is deleted when it exits (or,
+if it is killed, by the server after 30 s without it).`
 
 type config struct {
-	nats      broker.ConnConfig
-	stream    string
-	subjects  broker.Subjects
-	kind      string
-	since     time.Duration
-	fromStart bool
-	format    string
-	count     int
+	nats        broker.ConnConfig
+	stream      string
+	subjects    broker.Subjects
+	kind        string
+	since       time.Duration
+	viewedSince time.Duration
+	fromStart   bool
+	format      string
+	count       int
 }
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -38,7 +42,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.NATS(&c.nats, cli.DefaultNATSURL)
 	f.Stream(&c.stream, &c.subjects)
 	f.StringVar(&c.kind, "type", "TAIL_TYPE", "all", "sessions to show: known, unknown or all")
-	f.DurationVar(&c.since, "since", "TAIL_SINCE", 0, "replay sessions stored in the last `duration` (2h, 30m) first")
+	f.DurationVar(&c.since, "since", "TAIL_SINCE", 0, "first replay the sessions the bridge stored in the last `duration` (2h, 30m), whenever they were viewed")
+	f.DurationVar(&c.viewedSince, "viewed-since", "TAIL_VIEWED_SINCE", 0, "show only sessions viewed (viewed_at) in the last `duration`, replayed first, then new ones")
 	f.BoolVar(&c.fromStart, "from-start", "TAIL_FROM_START", false, "replay the whole stream first")
 	f.StringVar(&c.format, "format", "TAIL_FORMAT", "text", "output `format`: text or json")
 	f.IntVar(&c.count, "count", "TAIL_COUNT", 0, "exit after this many sessions; 0 follows until interrupted")
@@ -46,25 +51,48 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		return config{}, err
 	}
 	c.nats.Name = "storylane-tail"
-	switch {
-	case c.kind != "known" && c.kind != "unknown" && c.kind != "all":
-		return config{}, fmt.Errorf("%w: --type %q: want known, unknown or all", cli.ErrUsage, c.kind)
-	case c.format != "text" && c.format != "json":
-		return config{}, fmt.Errorf("%w: --format %q: want text or json", cli.ErrUsage, c.format)
-	case c.since < 0 || c.count < 0:
-		return config{}, fmt.Errorf("%w: --since and --count cannot be negative", cli.ErrUsage)
-	case c.since > 0 && c.fromStart:
-		return config{}, fmt.Errorf("%w: --since and --from-start are exclusive", cli.ErrUsage)
-	}
-	if err := c.subjects.Validate(); err != nil {
-		return config{}, fmt.Errorf("%w: --subject-prefix: %w", cli.ErrUsage, err)
+	if err := c.validate(); err != nil {
+		return config{}, err
 	}
 	return c, nil
 }
 
+func (c config) validate() error {
+	starts := 0
+	for _, set := range []bool{c.since > 0, c.viewedSince > 0, c.fromStart} {
+		if set {
+			starts++
+		}
+	}
+	switch {
+	case c.kind != "known" && c.kind != "unknown" && c.kind != "all":
+		return fmt.Errorf("%w: --type %q: want known, unknown or all", cli.ErrUsage, c.kind)
+	case c.format != "text" && c.format != "json":
+		return fmt.Errorf("%w: --format %q: want text or json", cli.ErrUsage, c.format)
+	case c.since < 0 || c.viewedSince < 0 || c.count < 0:
+		return fmt.Errorf("%w: --since, --viewed-since and --count cannot be negative", cli.ErrUsage)
+	case starts > 1:
+		return fmt.Errorf("%w: --since, --viewed-since and --from-start are exclusive", cli.ErrUsage)
+	}
+	if err := c.subjects.Validate(); err != nil {
+		return fmt.Errorf("%w: --subject-prefix: %w", cli.ErrUsage, err)
+	}
+	return nil
+}
+
+// clockSkew is how far Storylane's clock may run ahead of the broker's: a
+// session viewed after the --viewed-since cutoff by its viewed_at may have
+// been stored, by the broker's clock, a little before it.
+const clockSkew = 5 * time.Minute
+
+// inactiveThreshold is how long the server keeps the ordered consumer of a
+// tail that went away without deleting it (killed): nats.go's default is
+// five minutes, long enough for people to wonder whose it is.
+const inactiveThreshold = 30 * time.Second
+
 // consumerConfig is the ordered consumer the flags ask for.
 func (c config) consumerConfig(now time.Time) jetstream.OrderedConsumerConfig {
-	oc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	oc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, InactiveThreshold: inactiveThreshold}
 	switch c.kind {
 	case "known":
 		oc.FilterSubjects = []string{c.subjects.Session(true)}
@@ -79,11 +107,37 @@ func (c config) consumerConfig(now time.Time) jetstream.OrderedConsumerConfig {
 	case c.since > 0:
 		start := now.Add(-c.since)
 		oc.DeliverPolicy, oc.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	case c.viewedSince > 0:
+		// A session is stored after it is viewed, so every one viewed
+		// since the cutoff was stored since then (give or take the
+		// clocks); shown() skips those viewed earlier.
+		start := now.Add(-c.viewedSince - clockSkew)
+		oc.DeliverPolicy, oc.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
 	return oc
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// shown is whether a session viewed at viewed passes --viewed-since, as
+// judged at start.
+func (c config) shown(viewed, start time.Time) bool {
+	return c.viewedSince == 0 || !viewed.Before(start.Add(-c.viewedSince))
+}
+
+// what says, for a person, what the flags read.
+func (c config) what() string {
+	kind := map[string]string{"all": "known and unknown", "known": "known", "unknown": "unknown"}[c.kind] + " sessions"
+	switch {
+	case c.fromStart:
+		return kind + ", the whole stream first"
+	case c.since > 0:
+		return fmt.Sprintf("%s, those stored in the last %s first", kind, c.since)
+	case c.viewedSince > 0:
+		return fmt.Sprintf("%s viewed in the last %s", kind, c.viewedSince)
+	}
+	return kind + ", new ones"
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
@@ -97,20 +151,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	start := time.Now()
 	var cons jetstream.Consumer
 	err = cli.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
-		cons, err = js.OrderedConsumer(ctx, cfg.stream, cfg.consumerConfig(time.Now()))
+		cons, err = js.OrderedConsumer(ctx, cfg.stream, cfg.consumerConfig(start))
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	defer deleteConsumer(js, cfg.stream, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", cfg.stream, err)
 	}
+	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
-	for n := 0; cfg.count == 0 || n < cfg.count; n++ {
+	fmt.Fprintf(stderr, "storylane-tail: reading stream %s on %s: %s; waiting for sessions (Ctrl-C stops)\n",
+		cfg.stream, nc.ConnectedUrlRedacted(), cfg.what())
+	if cfg.format == "text" {
+		if _, err := fmt.Fprintln(stdout, header()); err != nil {
+			return err
+		}
+	}
+	return follow(it, cfg, start, stdout)
+}
+
+// follow prints the sessions it reads until --count of them are printed or
+// the iterator is stopped.
+func follow(it jetstream.MessagesContext, cfg config, start time.Time, stdout io.Writer) error {
+	for n := 0; cfg.count == 0 || n < cfg.count; {
 		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 			return nil
@@ -118,24 +188,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return fmt.Errorf("read %s: %w", cfg.stream, err)
 		}
-		if err := printEvent(stdout, cfg.format, msg); err != nil {
+		printed, err := printEvent(stdout, cfg, start, msg)
+		if err != nil {
 			return err
 		}
+		if printed {
+			n++
+		}
 	}
-	it.Stop()
 	return nil
 }
 
-func printEvent(w io.Writer, format string, msg jetstream.Msg) error {
+// deleteConsumer removes the ordered consumer from the server at exit, so
+// that it is not listed there for minutes; if that fails, the server removes
+// it after inactiveThreshold.
+func deleteConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	js.DeleteConsumer(ctx, stream, info.Name)
+}
+
+// printEvent prints msg's session if it passes --viewed-since, and says
+// whether it did.
+func printEvent(w io.Writer, cfg config, start time.Time, msg jetstream.Msg) (bool, error) {
 	e, err := consume.Decode(msg)
 	if err != nil {
 		_, err = fmt.Fprintf(w, "# stream message on %s is not a session: %v\n", msg.Subject(), err)
-		return err
+		return false, err
 	}
-	line, err := formatEvent(format, e)
+	if !cfg.shown(e.CloudEvent.Time(), start) {
+		return false, nil
+	}
+	line, err := formatEvent(cfg.format, e)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = fmt.Fprintf(w, "%s\n", line)
-	return err
+	return true, err
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +23,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// tail runs storylane-tail with args until it exits by itself (--count).
+// tail runs storylane-tail with args until it exits by itself (--count),
+// and returns the lines it printed on stdout.
 func tail(t *testing.T, args ...string) []string {
 	t.Helper()
-	var out clitest.Logs // safe to read while run writes to it
+	var out, status clitest.Logs // safe to read while run writes to them
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := run(ctx, args, clitest.Env(nil), &out); err != nil {
+	if err := run(ctx, args, clitest.Env(nil), &out, &status); err != nil {
 		t.Fatalf("storylane-tail %v = %v", args, err)
 	}
 	return strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -66,6 +69,10 @@ func TestKnownOnlyAsText(t *testing.T) {
 		natstest.Publish(t, js, stream, natstest.SessionBody(i, i%2 == 0))
 	}
 	lines := tail(t, "--nats-url", srv.URL(), "--since", "1h", "--type", "known", "--count", "3")
+	if len(lines) != 4 || lines[0] != header() || !strings.HasPrefix(lines[0], "VIEWED (UTC)          TYPE     DEMO") {
+		t.Fatalf("tail printed %q, want a header line and three sessions", lines)
+	}
+	lines = lines[1:]
 	for _, l := range lines {
 		if !strings.Contains(l, "  known  ") || !strings.Contains(l, "Product Demo") || !strings.Contains(l, "Acme Inc / Lee D") {
 			t.Errorf("text line %q, want time, known, demo name and company / lead", l)
@@ -79,25 +86,85 @@ func TestKnownOnlyAsText(t *testing.T) {
 	}
 }
 
+// TestFollowsNewSessions also shows that tail says on stderr, before any
+// session arrives, what it reads and that it waits.
 func TestFollowsNewSessions(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Start(t)
 	js := srv.JetStream(t)
 	stream := natstest.DefaultStream(t, js)
 	natstest.Publish(t, js, stream, natstest.SessionBody(1, false))
-	done := make(chan []string)
-	go func() { done <- tail(t, "--nats-url", srv.URL(), "--from-start", "--count", "3", "--type", "unknown") }()
-	time.Sleep(300 * time.Millisecond)
+	var out, status clitest.Logs
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		done <- run(ctx, []string{"--nats-url", srv.URL(), "--from-start", "--count", "3", "--type", "unknown", "--format", "json"},
+			clitest.Env(nil), &out, &status)
+	}()
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(status.String(), "waiting for sessions"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr after 15 s = %q, want it to say it is waiting for sessions", status.String())
+		}
+	}
+	if want := "reading stream STORYLANE on nats://127.0.0.1:"; !strings.Contains(status.String(), want) ||
+		!strings.Contains(status.String(), "unknown sessions, the whole stream first") {
+		t.Errorf("stderr = %q, want %q, what it reads, and that it waits", status.String(), want)
+	}
 	natstest.Publish(t, js, stream, natstest.SessionBody(2, true)) // known: filtered out
 	natstest.Publish(t, js, stream, natstest.SessionBody(3, false))
 	natstest.Publish(t, js, stream, natstest.SessionBody(4, false))
-	select {
-	case lines := <-done:
-		if len(lines) != 3 || strings.Contains(strings.Join(lines, "\n"), " known ") {
-			t.Errorf("tail printed %q, want the three unknown sessions", lines)
+	if err := <-done; err != nil {
+		t.Fatalf("storylane-tail = %v", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 3 || strings.Contains(out.String(), `storylane.session.known"`) {
+		t.Errorf("tail printed %q, want the three unknown sessions", lines)
+	}
+}
+
+// TestViewedSince shows the sessions viewed in the last duration, whenever
+// they were stored: --since would show all four, stored a moment ago.
+func TestViewedSince(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	stream := natstest.DefaultStream(t, js)
+	now := time.Now().UTC()
+	body := func(id string, viewed time.Duration) []byte {
+		return fmt.Appendf(nil, `{"id":%q,"lead":null,"viewed_at":%q}`, id, now.Add(-viewed).Format(time.RFC3339))
+	}
+	natstest.Publish(t, js, stream, body("three-hours-ago", 3*time.Hour))
+	natstest.Publish(t, js, stream, body("one-hour-ago", time.Hour))
+	natstest.Publish(t, js, stream, body("yesterday", 24*time.Hour))
+	natstest.Publish(t, js, stream, []byte(`{"id":"no-viewed-at","lead":null}`)) // counted by when it was stored
+	lines := tail(t, "--nats-url", srv.URL(), "--viewed-since", "2h", "--count", "2", "--format", "json")
+	var ids []string
+	for _, l := range lines {
+		var ev struct{ Data struct{ ID string } }
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("line %q: %v", l, err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("tail did not print three sessions")
+		ids = append(ids, ev.Data.ID)
+	}
+	if want := []string{"one-hour-ago", "no-viewed-at"}; !slices.Equal(ids, want) {
+		t.Errorf("tail --viewed-since 2h printed sessions %q, want %q", ids, want)
+	}
+}
+
+// TestDeletesItsConsumerAtExit leaves nothing listed on the server.
+func TestDeletesItsConsumerAtExit(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	stream := natstest.DefaultStream(t, js)
+	natstest.Publish(t, js, stream, natstest.SessionBody(1, true))
+	tail(t, "--nats-url", srv.URL(), "--from-start", "--count", "1")
+	info, err := js.Stream(context.Background(), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.CachedInfo().State.Consumers != 0 {
+		t.Errorf("consumers on the stream after tail exited = %d, want 0", info.CachedInfo().State.Consumers)
 	}
 }
 
@@ -107,9 +174,11 @@ func TestUsage(t *testing.T) {
 		"bad type":       {"--type", "maybe"},
 		"bad format":     {"--format", "xml"},
 		"since and from": {"--since", "1h", "--from-start"},
+		"since twice":    {"--since", "1h", "--viewed-since", "1h"},
+		"negative view":  {"--viewed-since", "-1h"},
 		"negative count": {"--count", "-1"},
 	} {
-		if err := run(context.Background(), args, clitest.Env(nil), io.Discard); !errors.Is(err, cli.ErrUsage) {
+		if err := run(context.Background(), args, clitest.Env(nil), io.Discard, io.Discard); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("storylane-tail (%s) = %v, want a usage error", name, err)
 		}
 	}
@@ -121,7 +190,7 @@ func TestTextLineEscapesControlCharacters(t *testing.T) {
 	js := srv.JetStream(t)
 	stream := natstest.DefaultStream(t, js)
 	natstest.Publish(t, js, stream, []byte(`{"id":"s","name":"Demo\u001b[2J\u0007","lead":{"first_name":"Eve\u202egnp.exe"}}`))
-	lines := tail(t, "--nats-url", srv.URL(), "--from-start", "--count", "1")
+	lines := tail(t, "--nats-url", srv.URL(), "--from-start", "--count", "1")[1:]
 	if strings.ContainsFunc(lines[0], drives) || !strings.Contains(lines[0], `Demo\x1b[2J\x07`) || !strings.Contains(lines[0], `Eve\u202egnp.exe`) {
 		t.Errorf("text line %q, want the names with control and bidi characters escaped", lines[0])
 	}
@@ -164,5 +233,7 @@ func drives(r rune) bool { return r != '\\' && escaped(r) }
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, run)
+	clitest.CheckHelpInReadme(t, func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+		return run(ctx, args, getenv, stdout, io.Discard)
+	})
 }
