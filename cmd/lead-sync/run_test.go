@@ -246,7 +246,7 @@ func TestPprofWhenAsked(t *testing.T) {
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, run)
+	clitest.CheckHelpInDocs(t, run)
 }
 
 // forgedDeadLetter is a known session no one signed, published as a dead

@@ -485,5 +485,5 @@ func TestReplayIntoABrokenArchiveFails(t *testing.T) {
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, run)
+	clitest.CheckHelpInDocs(t, run)
 }

@@ -371,7 +371,7 @@ func TestHealthyWhileWaitingForTheBroker(t *testing.T) {
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, run)
+	clitest.CheckHelpInDocs(t, run)
 }
 
 // TestSyncAlwaysByDefault: a 2xx from the embedded broker survives a power

@@ -168,5 +168,5 @@ func TestFailedRequestsFailTheRun(t *testing.T) {
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, run)
+	clitest.CheckHelpInDocs(t, run)
 }

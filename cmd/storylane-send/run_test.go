@@ -103,5 +103,5 @@ func TestSendUsageErrors(t *testing.T) {
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, run)
+	clitest.CheckHelpInDocs(t, run)
 }

@@ -233,7 +233,7 @@ func drives(r rune) bool { return r != '\\' && escaped(r) }
 
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
-	clitest.CheckHelpInReadme(t, func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	clitest.CheckHelpInDocs(t, func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 		return run(ctx, args, getenv, stdout, io.Discard)
 	})
 }
