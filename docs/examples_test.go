@@ -333,3 +333,49 @@ func exitStatus(shown []string) int {
 	}
 	return 1
 }
+
+// TestGoExamples compiles every Go example of README.md and docs/ against
+// this module's dependencies: a program as it is, and a block that starts
+// with its imports as the body of a package. Nothing is written into the
+// source tree: the go command reads each from a build overlay.
+func TestGoExamples(t *testing.T) {
+	t.Parallel()
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range pages(t) {
+		for _, b := range p.blocks {
+			if b.lang != "go" {
+				continue
+			}
+			src := strings.Join(b.lines, "\n")
+			switch {
+			case strings.HasPrefix(src, "package main\n"):
+			case strings.HasPrefix(src, "import ("):
+				src = "package example\n\n" + src
+			default:
+				t.Errorf("%s:%d: a Go example is a program or starts with its imports", p.path, b.line)
+				continue
+			}
+			n++
+			pkg := "zz_example" + strconv.Itoa(n)
+			file := filepath.Join(t.TempDir(), "example.go")
+			overlay := filepath.Join(t.TempDir(), "overlay.json")
+			if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			spec := `{"Replace":{` + strconv.Quote(filepath.Join(dir, pkg, "example.go")) + `:` + strconv.Quote(file) + `}}`
+			if err := os.WriteFile(overlay, []byte(spec), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("go", "build", "-overlay", overlay, "-o", os.DevNull, "./"+pkg).CombinedOutput(); err != nil {
+				t.Errorf("%s:%d: the Go example does not compile: %v\n%s", p.path, b.line, err, out)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("compiled %d Go examples, want those of docs/events.md", n)
+	}
+}
