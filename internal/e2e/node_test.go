@@ -3,14 +3,19 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // nodeExampleDir is examples/node-consumer, which holds the Node tooling:
@@ -75,4 +80,94 @@ func post(t *testing.T, url string, body []byte, header http.Header) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// TestNodeConsumer runs examples/node-consumer/consumer.mjs, as the
+// embedded listener's restricted reader, against a real bridge that stored
+// Storylane's two examples and oddSession, and checks that each event it
+// prints has the id, type, subject (percent-decoded), time and data, byte
+// for byte, that the webhook makes, and that it removed its ordered
+// consumer from the server on its way out.
+func TestNodeConsumer(t *testing.T) {
+	t.Parallel()
+	node, dir := nodeExample(t, "cloudevents")
+	natsURL, url := contractBridge(t)
+	want := map[string][]byte{}
+	for _, body := range contractSessions(t) {
+		if code := post(t, url, body, nil); code != http.StatusOK {
+			t.Fatalf("POST %s = %d, want 200", body, code)
+		}
+		want[cloudevent.ID(body)] = body
+	}
+	stdout, stderr, err := runNode(t, node, dir, "consumer.mjs", "--server", natsURL, "--count", fmt.Sprint(len(want)))
+	if err != nil {
+		t.Fatalf("node consumer.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(stdout), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("node consumer.mjs printed %d lines, want %d:\n%s", len(lines), len(want), stdout)
+	}
+	for _, line := range lines {
+		checkNodeEvent(t, line, want)
+	}
+	js := readerJetStream(t, natsURL)
+	stream, err := js.Stream(context.Background(), "STORYLANE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := stream.ConsumerNames(context.Background())
+	var left []string
+	for name := range names.Name() {
+		left = append(left, name)
+	}
+	if names.Err() != nil || len(left) != 0 {
+		t.Errorf("consumers left on the stream after node consumer.mjs exited: %q (%v), want none", left, names.Err())
+	}
+}
+
+// checkNodeEvent checks one line the Node consumer printed against the
+// webhook bodies by event id; each is removed from want once seen.
+func checkNodeEvent(t *testing.T, line string, want map[string][]byte) {
+	t.Helper()
+	var got struct {
+		SpecVersion string `json:"specversion"`
+		ID          string `json:"id"`
+		Type        string `json:"type"`
+		Subject     string `json:"subject"`
+		Time        string `json:"time"`
+		DataSchema  string `json:"dataschema"`
+		DataBase64  []byte `json:"data_base64"`
+	}
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("node consumer.mjs printed %q: %v", line, err)
+	}
+	body, ok := want[got.ID]
+	if !ok {
+		t.Fatalf("node consumer.mjs printed event %q: not one of those sent, or twice", got.ID)
+	}
+	delete(want, got.ID)
+	var s struct {
+		ID       string          `json:"id"`
+		Lead     json.RawMessage `json:"lead"`
+		ViewedAt time.Time       `json:"viewed_at"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatal(err)
+	}
+	wantType := cloudevent.TypeUnknown
+	if string(s.Lead) != "" && string(s.Lead) != "null" {
+		wantType = cloudevent.TypeKnown
+	}
+	for _, f := range []struct{ name, got, want string }{
+		{"specversion", got.SpecVersion, "1.0"},
+		{"type", got.Type, wantType},
+		{"subject", got.Subject, s.ID},
+		{"time", got.Time, s.ViewedAt.UTC().Format(time.RFC3339Nano)},
+		{"dataschema", got.DataSchema, schemas.SessionSchemaID},
+		{"data", string(got.DataBase64), string(body)},
+	} {
+		if f.got != f.want {
+			t.Errorf("event %s: %s = %q, want %q", got.ID, f.name, f.got, f.want)
+		}
+	}
 }
