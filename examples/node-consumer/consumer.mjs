@@ -65,7 +65,7 @@ async function main() {
   const nc = await connect({
     servers: opts.server.split(","),
     name: "storylane-node-consumer",
-    authenticator: opts.nkey ? nkeyAuthenticator(readFileSync(opts.nkey, "utf8").trim()) : undefined,
+    authenticator: opts.nkey ? nkeyAuthenticator(new TextEncoder().encode(readFileSync(opts.nkey, "utf8").trim())) : undefined,
   });
   const consumer = await jetstream(nc).consumers.get(opts.stream, {
     filter_subjects: opts.subject,

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
@@ -83,34 +86,58 @@ func post(t *testing.T, url string, body []byte, header http.Header) int {
 }
 
 // TestNodeConsumer runs examples/node-consumer/consumer.mjs, as the
-// embedded listener's restricted reader, against a real bridge that stored
-// Storylane's two examples and oddSession, and checks that each event it
-// prints has the id, type, subject (percent-decoded), time and data, byte
-// for byte, that the webhook makes, and that it removed its ordered
-// consumer from the server on its way out.
+// embedded listener's restricted reader (with no credentials, and signing
+// with its nkey under --nats-listen-auth nkey), against a real bridge that
+// stored Storylane's two examples and oddSession, and checks that each
+// event it prints has the id, type, subject (percent-decoded), time and
+// data, byte for byte, that the webhook makes, and that it removed its
+// ordered consumer from the server on its way out.
 func TestNodeConsumer(t *testing.T) {
 	t.Parallel()
 	node, dir := nodeExample(t, "cloudevents")
-	natsURL, url := contractBridge(t)
-	want := map[string][]byte{}
-	for _, body := range contractSessions(t) {
-		if code := post(t, url, body, nil); code != http.StatusOK {
-			t.Fatalf("POST %s = %d, want 200", body, code)
-		}
-		want[cloudevent.ID(body)] = body
+	for _, nkey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nkey=%v", nkey), func(t *testing.T) {
+			t.Parallel()
+			var bridgeArgs, nodeArgs []string
+			if nkey {
+				bridgeArgs = []string{"--nats-listen-auth", "nkey"}
+			}
+			natsURL, url, dataDir := contractBridge(t, bridgeArgs...)
+			var opts []nats.Option
+			if nkey {
+				nodeArgs = []string{"--nkey", filepath.Join(dataDir, "reader.nk")}
+				opt, err := nats.NkeyOptionFromSeed(nodeArgs[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, opt)
+			}
+			want := map[string][]byte{}
+			for _, body := range contractSessions(t) {
+				if code := post(t, url, body, nil); code != http.StatusOK {
+					t.Fatalf("POST %s = %d, want 200", body, code)
+				}
+				want[cloudevent.ID(body)] = body
+			}
+			stdout, stderr, err := runNode(t, node, dir, append([]string{"consumer.mjs", "--server", natsURL, "--count", fmt.Sprint(len(want))}, nodeArgs...)...)
+			if err != nil {
+				t.Fatalf("node consumer.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(string(stdout), "\n"), "\n")
+			if len(lines) != len(want) {
+				t.Fatalf("node consumer.mjs printed %d lines, want %d:\n%s", len(lines), len(want), stdout)
+			}
+			for _, line := range lines {
+				checkNodeEvent(t, line, want)
+			}
+			checkNoConsumers(t, readerJetStream(t, natsURL, opts...))
+		})
 	}
-	stdout, stderr, err := runNode(t, node, dir, "consumer.mjs", "--server", natsURL, "--count", fmt.Sprint(len(want)))
-	if err != nil {
-		t.Fatalf("node consumer.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(stdout), "\n"), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("node consumer.mjs printed %d lines, want %d:\n%s", len(lines), len(want), stdout)
-	}
-	for _, line := range lines {
-		checkNodeEvent(t, line, want)
-	}
-	js := readerJetStream(t, natsURL)
+}
+
+// checkNoConsumers: the stream has no consumer left.
+func checkNoConsumers(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
 	stream, err := js.Stream(context.Background(), "STORYLANE")
 	if err != nil {
 		t.Fatal(err)

@@ -41,15 +41,17 @@ func contractSessions(t *testing.T) [][]byte {
 	return append(out, []byte(oddSession))
 }
 
-// contractBridge runs the bridge on its embedded broker, trusting loopback
-// as a proxy so that a request's trace context rides on its event, and
-// returns its broker's client URL and its webhook base URL.
-func contractBridge(t *testing.T) (natsURL, url string) {
+// contractBridge runs the bridge on its embedded broker with args, trusting
+// loopback as a proxy so that a request's trace context rides on its event,
+// and returns its broker's client URL, its webhook base URL and its data
+// directory.
+func contractBridge(t *testing.T, args ...string) (natsURL, url, dataDir string) {
 	t.Helper()
+	dataDir = filepath.Join(t.TempDir(), "data")
 	p := clitest.StartProcess(t, binary("storylane-bridge"),
-		[]string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + filepath.Join(t.TempDir(), "data")},
-		"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--trusted-proxies", "127.0.0.0/8")
-	return p.Logs.Wait(t, "embedded nats started")["client_url"].(string), "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
+		[]string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + dataDir},
+		append([]string{"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--trusted-proxies", "127.0.0.0/8"}, args...)...)
+	return p.Logs.Wait(t, "embedded nats started")["client_url"].(string), "http://" + p.Logs.Wait(t, "listening")["addr"].(string), dataDir
 }
 
 // TestAsyncAPIMatchesTheWire holds schemas/asyncapi.yaml to what a real
@@ -62,7 +64,7 @@ func contractBridge(t *testing.T) (natsURL, url string) {
 func TestAsyncAPIMatchesTheWire(t *testing.T) {
 	t.Parallel()
 	c := loadContract(t)
-	natsURL, url := contractBridge(t)
+	natsURL, url, _ := contractBridge(t)
 	trace := http.Header{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, "Tracestate": {"e2e=contract"}}
 	for _, body := range contractSessions(t) {
 		if code := post(t, url, body, trace); code != http.StatusOK {
