@@ -16,6 +16,9 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { CloudEvent } from "cloudevents";
 
 const HEADER_PREFIX = "ce-";
+// Attributes every event of the bridge has. The SDK would make up a missing
+// id (a random UUID) or time (now), so their absence must be caught here.
+const REQUIRED = ["specversion", "id", "source", "type", "time"];
 
 // toCloudEvent builds the CloudEvent of a message in the binary content mode
 // of the CloudEvents NATS binding: each ce- header is an attribute, its
@@ -28,6 +31,11 @@ export function toCloudEvent(msg) {
   for (const key of msg.headers?.keys() ?? []) {
     if (key.length > HEADER_PREFIX.length && key.slice(0, HEADER_PREFIX.length).toLowerCase() === HEADER_PREFIX) {
       attributes[key.slice(HEADER_PREFIX.length).toLowerCase()] = decodeURIComponent(msg.headers.get(key));
+    }
+  }
+  for (const name of REQUIRED) {
+    if (!(name in attributes)) {
+      throw new Error(`not a CloudEvent: no ${HEADER_PREFIX}${name} header`);
     }
   }
   // Bytes as data: the SDK then keeps them exactly (as data_base64) instead
