@@ -51,11 +51,12 @@ func nodeExample(t *testing.T, pkg string) (node, dir string) {
 	return "", ""
 }
 
-// runNode runs node with args in dir, giving up after a minute, and returns
+// runNode runs node with args in dir, giving up after two minutes (the
+// parser takes seconds alone, longer beside the other tests), and returns
 // its standard output and error.
 func runNode(t *testing.T, node, dir string, args ...string) (stdout, stderr []byte, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
