@@ -56,7 +56,7 @@ func contractBridge(t *testing.T, args ...string) (natsURL, url, dataDir string)
 
 // TestAsyncAPIMatchesTheWire holds schemas/asyncapi.yaml to what a real
 // bridge and lead-sync store: sessions (with trace context), an invalid
-// payload and a dead letter are read back from the stream, and every
+// payload, a dead letter and the dead letter of its failed re-drive are read back from the stream, and every
 // header of each must be declared on its channel, with a value its schema
 // allows; every required header must be there, every declared one seen;
 // the channel addresses must be the broker's subjects, and each example
@@ -81,6 +81,14 @@ func TestAsyncAPIMatchesTheWire(t *testing.T) {
 	waitFor(t, "the known session dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, js, "lead-sync")) == 1 })
 	lead.Signal(t, syscall.SIGTERM)
 	lead.Exit(t)
+	// A re-drive that fails again parks a dead letter of the dead letter.
+	redrive := clitest.StartProcess(t, binary("lead-sync"), []string{"NATS_URL=" + natsURL}, "--target-url", refuse.URL, "--redrive")
+	if code := redrive.Exit(t); code != 0 {
+		t.Fatalf("lead-sync --redrive exited %d:\n%s", code, redrive.Logs)
+	}
+	if n := len(deadLetters(t, js, "lead-sync")); n != 2 {
+		t.Fatalf("after a failed re-drive, %d dead letters, want 2", n)
+	}
 
 	chans := c.channels(t)
 	checkAddresses(t, chans)
