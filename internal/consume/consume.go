@@ -118,15 +118,3 @@ func decode(p *fastjson.Parser, subject string, h nats.Header, data []byte) (Eve
 	}
 	return Event{CloudEvent: ce, Session: s, Subject: subject, Header: h, Data: data}, nil
 }
-
-// DecodeRaw decodes a message read directly from the stream, outside a
-// consumer, such as one returned by a stream's GetMsg.
-func DecodeRaw(m *jetstream.RawStreamMsg) (Event, error) {
-	var p fastjson.Parser
-	e, err := decode(&p, m.Subject, m.Header, m.Data)
-	if err != nil {
-		return Event{}, err
-	}
-	e.StreamSeq, e.Stored = m.Sequence, m.Time
-	return e, nil
-}

@@ -72,10 +72,6 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	return c, nil
 }
 
-// errCodeConsumerCreate is JetStream's error code for a consumer it will
-// not create or update as asked.
-const errCodeConsumerCreate = 10012
-
 // createOrUpdate creates the durable cfg describes or updates it. A durable
 // that a replay started at a stream sequence (Config.StartSeq) and that is
 // now asked for everything keeps its start: it delivers everything that
@@ -86,7 +82,7 @@ func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg Config) (je
 	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
 	var apiErr *jetstream.APIError
 	if err == nil || cc.DeliverPolicy != jetstream.DeliverAllPolicy || !errors.As(err, &apiErr) ||
-		apiErr.ErrorCode != errCodeConsumerCreate || !strings.Contains(apiErr.Description, "deliver policy") {
+		apiErr.ErrorCode != jetstream.JSErrCodeConsumerCreate || !strings.Contains(apiErr.Description, "deliver policy") {
 		return cons, err
 	}
 	existing, lookupErr := js.Consumer(ctx, cfg.Stream, cfg.Durable)
