@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	var cons jetstream.Consumer
-	err = cli.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
+	err = broker.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
 		cons, err = js.OrderedConsumer(ctx, cfg.stream, cfg.consumerConfig(time.Now()))
 		return err
 	})

@@ -129,7 +129,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 	}
 	var cons *consume.Consumer
 	runCtx := ctx
-	err = Await(ctx, logger, "the stream and the consumer", func(ctx context.Context) error {
+	err = broker.Await(ctx, logger, "the stream and the consumer", func(ctx context.Context) error {
 		if prepare != nil {
 			if err := prepare(runCtx, js, &c.Consumer); err != nil {
 				return err
@@ -147,7 +147,7 @@ func RunConsumer(ctx context.Context, c ConsumerFlags, handler consume.Handler, 
 		cons, err = open(ctx, js, c.Consumer, handler, logger, append([]consume.Option{consume.WithMetrics(metrics), consume.WithTracer(tp.Tracer("storylane-bridge/consume"))}, opts...)...)
 		return err
 	})
-	if Interrupted(ctx, err) {
+	if broker.Interrupted(ctx, err) {
 		// Stopped while waiting for the broker, or during a replay: the
 		// next start goes on from where the durable and the archive are.
 		logger.Info("stopped before consuming", zap.String("durable", c.Consumer.Durable), zap.Error(err))
