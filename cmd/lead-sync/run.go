@@ -13,6 +13,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/forward"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 const synopsis = `Consumes known Storylane sessions (storylane.session.known) from the bridge's
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxIdleConnsPerHost: cfg.consumer.Consumer.MaxInFlight,
 		IdleConnTimeout:     90 * time.Second,
 	}}
-	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "lead-sync", logger)
+	tp, flush, err := tracing.Start(ctx, cfg.consumer.OTLPEndpoint, "lead-sync", logger)
 	if err != nil {
 		return err
 	}

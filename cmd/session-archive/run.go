@@ -12,6 +12,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 const synopsis = `Consumes every Storylane session (storylane.session.known and .unknown) from
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer stopLog()
-	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "session-archive", logger)
+	tp, flush, err := tracing.Start(ctx, cfg.consumer.OTLPEndpoint, "session-archive", logger)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	tp, flush, err := cli.StartTracing(ctx, cfg.otlpEndpoint, "storylane-bridge", logger)
+	tp, flush, err := tracing.Start(ctx, cfg.otlpEndpoint, "storylane-bridge", logger)
 	if err != nil {
 		return err
 	}
