@@ -27,7 +27,7 @@ an ordered consumer, then goes on with the durable (through the durable alone
 where the user may not create an ordered consumer).`
 
 type config struct {
-	consumer      cli.ConsumerFlags
+	consumer      consume.ProcessConfig
 	dir           string
 	replay        bool
 	groupReadable bool
@@ -36,7 +36,7 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var c config
 	f := cli.NewFlagSet("session-archive", synopsis, stdout)
-	f.Consumer(&c.consumer, "session-archive", 1024, "all")
+	consume.DefineFlags(f, &c.consumer, "session-archive", 1024, "all")
 	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
 	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "rebuild the archive from the stream's first event, then go on")
 	f.BoolVar(&c.groupReadable, "group-readable", "ARCHIVE_GROUP_READABLE", false,
@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		prepare = (&replayer{arc: arc, liner: &liner, logger: logger}).prepare
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
-	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {
+	if err := consume.RunProcess(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {
 		return err
 	}
 	select {
