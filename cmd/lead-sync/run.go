@@ -88,5 +88,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	handler := func(ctx context.Context, e consume.Event) error {
 		return target.Deliver(ctx, e.CloudEvent)
 	}
-	return consume.RunProcess(ctx, cfg.consumer, handler, logger, tp, nil)
+	return consume.RunProcess(ctx, cfg.consumer, handler, logger, tp)
 }

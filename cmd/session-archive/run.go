@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/archive"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
-	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
@@ -98,23 +96,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case <-ctx.Done():
 		}
 	}()
-	// The archive copies events: each line is rendered from the message as
-	// stored, without decoding the event and the session first.
-	var liner cloudevent.Liner
-	handler := func(ctx context.Context, e consume.Event) error {
-		line, err := liner.Line(e.Subject, e.Header, e.Data)
-		if err != nil {
-			return consume.Permanent(err)
-		}
-		return arc.Append(ctx, archive.EventDay(line.Time, e.Stored), line.ID, line.JSON)
-	}
-	var prepare func(context.Context, jetstream.JetStream, *consume.Config) error
+	out := &sink{arc: arc}
+	copies := []consume.Option{consume.AsStored()}
 	if cfg.replay {
 		logger.Info("replaying from the first event", zap.String("durable", cfg.consumer.Consumer.Durable))
-		prepare = (&replayer{arc: arc, liner: &liner, logger: logger}).prepare
+		copies = append(copies, consume.WithReplay(out))
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
-	if err := consume.RunProcess(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {
+	if err := consume.RunProcess(ctx, cfg.consumer, out.handle, logger, tp, copies...); err != nil {
 		return err
 	}
 	select {

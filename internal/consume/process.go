@@ -16,19 +16,13 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 )
 
-// openTimeout bounds opening the durable after a prepare.
-const openTimeout = 5 * time.Second
-
 // RunProcess is a consumer binary once configured: it connects, opens the
 // durable consumer (waiting for the broker and the stream if need be), and
 // runs handler over it until ctx is done; with Redrive it re-drives the dead
-// letters once and returns. prepare, when not nil, runs against the stream
-// first and may change the consumer's configuration (a replay says where
-// the durable starts); it runs under ctx, not a single attempt's time
-// limit, since it may read the whole stream, and is tried again, like
-// opening the consumer, until it succeeds.
-func RunProcess(ctx context.Context, c ProcessConfig, handler Handler, logger *zap.Logger, tp trace.TracerProvider,
-	prepare func(context.Context, jetstream.JetStream, *Config) error, opts ...Option) error {
+// letters once and returns. A replay (WithReplay) runs under ctx, not a
+// single attempt's time limit, since it may read the whole stream, and is
+// tried again, like opening the consumer, until it succeeds.
+func RunProcess(ctx context.Context, c ProcessConfig, handler Handler, logger *zap.Logger, tp trace.TracerProvider, opts ...Option) error {
 	nc, err := broker.Connect(c.NATS, logger)
 	if err != nil {
 		return err
@@ -64,24 +58,18 @@ func RunProcess(ctx context.Context, c ProcessConfig, handler Handler, logger *z
 		}
 		defer func() { cancel(); <-stopped }()
 	}
+	opts = append([]Option{WithMetrics(metrics), WithTracer(tp.Tracer("storylane-bridge/consume"))}, opts...)
+	replay := newOptions(opts).replay
 	var cons *Consumer
-	runCtx := ctx
-	err = broker.Await(ctx, logger, "the stream and the consumer", func(ctx context.Context) error {
-		if prepare != nil {
-			if err := prepare(runCtx, js, &c.Consumer); err != nil {
-				return err
-			}
-			prepare = nil
-			// The attempt's time may have gone on a long prepare.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(runCtx, openTimeout)
-			defer cancel()
+	err = broker.Await(ctx, logger, "the stream and the consumer", func(attempt context.Context) error {
+		if replay.pending() {
+			attempt = ctx // the replay may read the whole stream
 		}
 		open := New
 		if c.Redrive {
 			open = Redrive
 		}
-		cons, err = open(ctx, js, c.Consumer, handler, logger, append([]Option{WithMetrics(metrics), WithTracer(tp.Tracer("storylane-bridge/consume"))}, opts...)...)
+		cons, err = open(attempt, js, c.Consumer, handler, logger, opts...)
 		return err
 	})
 	if broker.Interrupted(ctx, err) {
