@@ -4,7 +4,9 @@
 // decides each message's fate: success is acknowledged, a retryable failure
 // is redelivered after a back-off, and a permanent failure or exhausted
 // retries go to the consumer's dead-letter subject and are then terminated.
-// Nothing is dropped silently.
+// Nothing is dropped silently. WithReplay rebuilds a handler's store from
+// the stream first, and RunProcess is the whole process of a consumer
+// binary (its flags, the admin listener, the wait for the broker).
 package consume
 
 import (
