@@ -13,6 +13,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/forward"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 const synopsis = `Consumes known Storylane sessions (storylane.session.known) from the bridge's
@@ -25,7 +26,7 @@ storylane.dlq.<durable>. --redrive gives the dead letters one more try; one that
 does not match its original in the stream (forged, or aged out) is refused.`
 
 type config struct {
-	consumer      cli.ConsumerFlags
+	consumer      consume.ProcessConfig
 	targetURL     string
 	targetMode    string
 	targetSecret  string
@@ -35,7 +36,7 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var c config
 	f := cli.NewFlagSet("lead-sync", synopsis, stdout)
-	f.Consumer(&c.consumer, "lead-sync", 16, "new")
+	consume.DefineFlags(f, &c.consumer, "lead-sync", 16, "new")
 	f.StringVar(&c.targetURL, "target-url", "LEAD_SYNC_TARGET_URL", "", "`URL` that receives each known session (required)")
 	f.StringVar(&c.targetMode, "target-mode", "LEAD_SYNC_TARGET_MODE", forward.Binary, "CloudEvents HTTP `mode`: binary or structured")
 	f.StringVar(&c.targetSecret, "target-secret", "LEAD_SYNC_TARGET_SECRET", "", "`secret` that signs deliveries (Standard Webhooks; whsec_ secrets are base64); prefer the variable")
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxIdleConnsPerHost: cfg.consumer.Consumer.MaxInFlight,
 		IdleConnTimeout:     90 * time.Second,
 	}}
-	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "lead-sync", logger)
+	tp, flush, err := tracing.Start(ctx, cfg.consumer.OTLPEndpoint, "lead-sync", logger)
 	if err != nil {
 		return err
 	}
@@ -87,5 +88,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	handler := func(ctx context.Context, e consume.Event) error {
 		return target.Deliver(ctx, e.CloudEvent)
 	}
-	return cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, nil)
+	return consume.RunProcess(ctx, cfg.consumer, handler, logger, tp)
 }

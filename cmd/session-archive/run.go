@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/archive"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
-	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
 const synopsis = `Consumes every Storylane session (storylane.session.known and .unknown) from
@@ -26,7 +25,7 @@ an ordered consumer, then goes on with the durable (through the durable alone
 where the user may not create an ordered consumer).`
 
 type config struct {
-	consumer      cli.ConsumerFlags
+	consumer      consume.ProcessConfig
 	dir           string
 	replay        bool
 	groupReadable bool
@@ -35,7 +34,7 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var c config
 	f := cli.NewFlagSet("session-archive", synopsis, stdout)
-	f.Consumer(&c.consumer, "session-archive", 1024, "all")
+	consume.DefineFlags(f, &c.consumer, "session-archive", 1024, "all")
 	f.StringVar(&c.dir, "dir", "ARCHIVE_DIR", "./archive", "`directory` of the archive")
 	f.BoolVar(&c.replay, "replay", "ARCHIVE_REPLAY", false, "rebuild the archive from the stream's first event, then go on")
 	f.BoolVar(&c.groupReadable, "group-readable", "ARCHIVE_GROUP_READABLE", false,
@@ -71,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer stopLog()
-	tp, flush, err := cli.StartTracing(ctx, cfg.consumer.OTLPEndpoint, "session-archive", logger)
+	tp, flush, err := tracing.Start(ctx, cfg.consumer.OTLPEndpoint, "session-archive", logger)
 	if err != nil {
 		return err
 	}
@@ -97,23 +96,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case <-ctx.Done():
 		}
 	}()
-	// The archive copies events: each line is rendered from the message as
-	// stored, without decoding the event and the session first.
-	var liner cloudevent.Liner
-	handler := func(ctx context.Context, e consume.Event) error {
-		line, err := liner.Line(e.Subject, e.Header, e.Data)
-		if err != nil {
-			return consume.Permanent(err)
-		}
-		return arc.Append(ctx, archive.EventDay(line.Time, e.Stored), line.ID, line.JSON)
-	}
-	var prepare func(context.Context, jetstream.JetStream, *consume.Config) error
+	out := &sink{arc: arc}
+	copies := []consume.Option{consume.AsStored()}
 	if cfg.replay {
 		logger.Info("replaying from the first event", zap.String("durable", cfg.consumer.Consumer.Durable))
-		prepare = (&replayer{arc: arc, liner: &liner, logger: logger}).prepare
+		copies = append(copies, consume.WithReplay(out))
 	}
 	logger.Info("archiving sessions", zap.String("dir", cfg.dir))
-	if err := cli.RunConsumer(ctx, cfg.consumer, handler, logger, tp, prepare, consume.AsStored()); err != nil {
+	if err := consume.RunProcess(ctx, cfg.consumer, out.handle, logger, tp, copies...); err != nil {
 		return err
 	}
 	select {

@@ -18,6 +18,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	tp, flush, err := cli.StartTracing(ctx, cfg.otlpEndpoint, "storylane-bridge", logger)
+	tp, flush, err := tracing.Start(ctx, cfg.otlpEndpoint, "storylane-bridge", logger)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// now, and re-creates it if it is deleted later, in Run.
 	pub := broker.NewStreamKeeper(broker.NewPublisher(js, cfg.stream.Name), js, cfg.stream, logger)
 	if err := ensureStream(ctx, pub, cfg, logger); err != nil {
-		if cli.Interrupted(ctx, err) {
+		if broker.Interrupted(ctx, err) {
 			// Stopped while waiting for the broker: nothing was accepted.
 			// A listener that failed meanwhile is still a failure.
 			logger.Info("stopped before the stream was ready", zap.Error(err))
@@ -238,7 +239,7 @@ func ensureStream(ctx context.Context, keeper *broker.StreamKeeper, cfg config, 
 		err = ensure(attempt)
 		cancel()
 	} else {
-		err = cli.Await(ctx, logger, "the stream", ensure)
+		err = broker.Await(ctx, logger, "the stream", ensure)
 	}
 	if err != nil {
 		return err

@@ -172,7 +172,7 @@ func direct(ctx context.Context, c config, opts loadgen.Options) (loadgen.Result
 	if err != nil {
 		return loadgen.Result{}, fmt.Errorf("jetstream: %w", err)
 	}
-	err = cli.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
+	err = broker.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
 		_, err := js.Stream(ctx, c.stream)
 		return err
 	})

@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	start := time.Now()
 	var cons jetstream.Consumer
-	err = cli.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
+	err = broker.Await(ctx, zap.NewNop(), "the stream", func(ctx context.Context) error {
 		cons, err = js.OrderedConsumer(ctx, cfg.stream, cfg.consumerConfig(start))
 		return err
 	})

@@ -22,11 +22,9 @@ var ErrConfig = errors.New("conflicting configuration")
 // will not change that, a person must.
 var ErrRefused = errors.New("refused by the server")
 
-// JetStream error codes of requests refused for their content.
-const (
-	errCodeConsumerCreate       = 10012 // e.g. "deliver policy can not be updated"
-	errCodeReplicasNotClustered = 10074
-)
+// errCodeReplicasNotClustered is JetStream's error code for more replicas
+// than a server outside a cluster has (nats.go does not name it).
+const errCodeReplicasNotClustered = 10074
 
 // IsPermanent reports an error that waiting for the broker will not cure:
 // the server refused the request as invalid or not allowed, or the stream
@@ -34,7 +32,7 @@ const (
 func IsPermanent(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code == 400 || apiErr.ErrorCode == errCodeConsumerCreate || apiErr.ErrorCode == errCodeReplicasNotClustered
+		return apiErr.Code == 400 || apiErr.ErrorCode == jetstream.JSErrCodeConsumerCreate || apiErr.ErrorCode == errCodeReplicasNotClustered
 	}
 	return errors.Is(err, ErrConfig) || errors.Is(err, ErrRefused) || errors.Is(err, jetstream.ErrInvalidConsumerName) || errors.Is(err, jetstream.ErrInvalidStreamName)
 }

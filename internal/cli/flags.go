@@ -14,10 +14,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 )
 
 // ErrUsage marks a configuration mistake; commands exit with status 2.
-var ErrUsage = errors.New("invalid configuration")
+// It is usage.Err, which the packages below cli mark their errors with.
+var ErrUsage = usage.Err
 
 // FlagSet is a flag.FlagSet in which every flag may also be set from an
 // environment variable. A flag given on the command line wins over its

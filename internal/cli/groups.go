@@ -12,6 +12,9 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 )
 
+// DefaultNATSURL is where the bridge's embedded broker listens by default.
+const DefaultNATSURL = "nats://127.0.0.1:4222"
+
 // NATS defines the flags of a connection to a NATS server, the same in
 // every binary; defaultURL is the bridge's embedded broker for consumers,
 // and empty for the bridge itself.

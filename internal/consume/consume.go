@@ -4,7 +4,9 @@
 // decides each message's fate: success is acknowledged, a retryable failure
 // is redelivered after a back-off, and a permanent failure or exhausted
 // retries go to the consumer's dead-letter subject and are then terminated.
-// Nothing is dropped silently.
+// Nothing is dropped silently. WithReplay rebuilds a handler's store from
+// the stream first, and RunProcess is the whole process of a consumer
+// binary (its flags, the admin listener, the wait for the broker).
 package consume
 
 import (
@@ -117,16 +119,4 @@ func decode(p *fastjson.Parser, subject string, h nats.Header, data []byte) (Eve
 		return Event{}, fmt.Errorf("event %s: %w", ce.ID(), err)
 	}
 	return Event{CloudEvent: ce, Session: s, Subject: subject, Header: h, Data: data}, nil
-}
-
-// DecodeRaw decodes a message read directly from the stream, outside a
-// consumer, such as one returned by a stream's GetMsg.
-func DecodeRaw(m *jetstream.RawStreamMsg) (Event, error) {
-	var p fastjson.Parser
-	e, err := decode(&p, m.Subject, m.Header, m.Data)
-	if err != nil {
-		return Event{}, err
-	}
-	e.StreamSeq, e.Stored = m.Sequence, m.Time
-	return e, nil
 }

@@ -10,8 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/valyala/fastjson"
-	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 )
 
@@ -26,8 +24,7 @@ type Consumer struct {
 	js      jetstream.JetStream
 	handler Handler
 	logger  *zap.Logger
-	metrics *Metrics
-	tracer  trace.Tracer
+	options
 
 	consMu sync.Mutex
 	cons   jetstream.Consumer // replaced when the durable is made again
@@ -39,7 +36,6 @@ type Consumer struct {
 	mu       sync.Mutex
 	pastStop map[uint64]bool
 	parsers  fastjson.ParserPool
-	asStored bool // hand over messages undecoded (AsStored)
 	// origin and sourceFilters are, for a re-drive, the stream its dead
 	// letters' originals are read from and the filter of the durable that
 	// dead-lettered them.
@@ -50,20 +46,31 @@ type Consumer struct {
 
 // New creates or updates the durable consumer cfg describes and returns a
 // Consumer that runs handler over it. Several processes may do so with the
-// same Durable: they share the events.
+// same Durable: they share the events. With WithReplay it first replays
+// the stream, under ctx: give it time to read the whole stream.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger, opts ...Option) (*Consumer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
+	}
+	o := newOptions(opts)
+	if o.replay.pending() {
+		if err := o.replay.prepare(ctx, js, &cfg, logger); err != nil {
+			return nil, err
+		}
+		// The replay may have read the whole stream under ctx; opening
+		// the durable gets its usual bound.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, openTimeout)
+		defer cancel()
+	} else if o.replay != nil {
+		o.replay.configure(&cfg)
 	}
 	cons, err := createOrUpdate(ctx, js, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
 	c := &Consumer{cfg: cfg, js: js, cons: cons, handler: handler, logger: logger.With(zap.String("consumer", cfg.Durable)),
-		tracer: noop.NewTracerProvider().Tracer(""), refused: ratedLog{every: refuseLogEvery}}
-	for _, o := range opts {
-		o(c)
-	}
+		options: o, refused: ratedLog{every: refuseLogEvery}}
 	if c.metrics != nil {
 		for _, o := range []string{outcomeAcked, outcomeRetried, outcomeDeadLettered, outcomeRefused} {
 			c.metrics.events.WithLabelValues(cfg.Durable, o) // at zero from the start
@@ -71,10 +78,6 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handle
 	}
 	return c, nil
 }
-
-// errCodeConsumerCreate is JetStream's error code for a consumer it will
-// not create or update as asked.
-const errCodeConsumerCreate = 10012
 
 // createOrUpdate creates the durable cfg describes or updates it. A durable
 // that a replay started at a stream sequence (Config.StartSeq) and that is
@@ -86,7 +89,7 @@ func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg Config) (je
 	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
 	var apiErr *jetstream.APIError
 	if err == nil || cc.DeliverPolicy != jetstream.DeliverAllPolicy || !errors.As(err, &apiErr) ||
-		apiErr.ErrorCode != errCodeConsumerCreate || !strings.Contains(apiErr.Description, "deliver policy") {
+		apiErr.ErrorCode != jetstream.JSErrCodeConsumerCreate || !strings.Contains(apiErr.Description, "deliver policy") {
 		return cons, err
 	}
 	existing, lookupErr := js.Consumer(ctx, cfg.Stream, cfg.Durable)

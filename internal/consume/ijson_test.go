@@ -1,4 +1,4 @@
-package consume_test
+package consume
 
 import (
 	"errors"
@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fastjson"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
-	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -29,9 +28,10 @@ func TestDecodeRefusesSessionsThatAreNotIJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = consume.DecodeRaw(&jetstream.RawStreamMsg{Subject: msg.Subject, Header: msg.Header, Data: msg.Data, Sequence: 1})
+		var p fastjson.Parser
+		_, err = decode(&p, msg.Subject, msg.Header, msg.Data)
 		if !errors.Is(err, storylane.ErrNotIJSON) {
-			t.Errorf("DecodeRaw(event with data %.60q) = %v, want ErrNotIJSON", data, err)
+			t.Errorf("decode(event with data %.60q) = %v, want ErrNotIJSON", data, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Metrics are the consumer runtime's Prometheus metrics, in the registry
@@ -43,16 +44,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Option configures a Consumer.
-type Option func(*Consumer)
+type Option func(*options)
+
+// options are what Options set: data, so that RunProcess can see a replay
+// coming before New runs it.
+type options struct {
+	metrics  *Metrics
+	tracer   trace.Tracer
+	asStored bool      // hand over messages undecoded (AsStored)
+	replay   *replayer // WithReplay
+}
+
+func newOptions(opts []Option) options {
+	o := options{tracer: noop.NewTracerProvider().Tracer("")}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
 
 // WithMetrics counts the consumer's work in m.
 func WithMetrics(m *Metrics) Option {
-	return func(c *Consumer) { c.metrics = m }
+	return func(o *options) { o.metrics = m }
 }
 
 // WithTracer continues, for each event, the trace its message carries.
 func WithTracer(t trace.Tracer) Option {
-	return func(c *Consumer) { c.tracer = t }
+	return func(o *options) { o.tracer = t }
 }
 
 // AsStored hands the handler each message as stored, in Event.Header and
@@ -61,7 +79,7 @@ func WithTracer(t trace.Tracer) Option {
 // decoding is most of the cost of an event. The handler then decides what
 // an undecodable message is, by returning an error wrapping ErrPermanent.
 func AsStored() Option {
-	return func(c *Consumer) { c.asStored = true }
+	return func(o *options) { o.asStored = true }
 }
 
 func (c *Consumer) count(outcome string) {

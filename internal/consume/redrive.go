@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -20,6 +21,9 @@ import (
 // in the stream, on a subject of cfg.FilterSubjects, with the same data and
 // headers. Any other is refused: terminated and counted, never handled.
 func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger, opts ...Option) (*Consumer, error) {
+	if newOptions(opts).replay != nil {
+		return nil, errors.New("a re-drive does not replay")
+	}
 	if cfg.DeadLetter == "" {
 		cfg.DeadLetter = cfg.Durable
 	}

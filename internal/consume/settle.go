@@ -2,8 +2,11 @@ package consume
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -194,8 +197,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts u
 	for k, v := range msg.Headers() {
 		dl.Header[k] = append([]string(nil), v...)
 	}
-	// Its own id: the original's would be taken for a duplicate of it.
-	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dlq:%s:%d", c.cfg.Durable, seq))
+	dl.Header.Set(jetstream.MsgIDHeader, deadLetterID(c.cfg.Durable, msg, meta))
 	// A re-driven dead letter keeps its first subject and sequence, and
 	// counts every attempt it has had.
 	if prior, err := strconv.ParseUint(msg.Headers().Get(DeadLetterAttemptsHeader), 10, 64); err == nil {
@@ -220,6 +222,32 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts u
 		log.Warn("terminate after dead letter failed; a redelivery will be dead-lettered again under the same id", zap.Error(err))
 	}
 	log.Error("dead-lettered", zap.String("dead_letter_subject", dl.Subject))
+}
+
+// deadLetterID is a dead letter's own id (the original's would be taken for
+// a duplicate of it), the same for every redelivery of one message, so
+// that the stream keeps one dead letter of each. The message's stream
+// sequence names it; one whose metadata cannot be read, and so has no
+// sequence, is named by a digest of its subject, headers and data, so that
+// two such messages do not share an id.
+func deadLetterID(durable string, msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
+	if meta != nil {
+		return fmt.Sprintf("dlq:%s:%d", durable, meta.Sequence.Stream)
+	}
+	h := sha256.New()
+	// Each part length-prefixed: no two messages write the same bytes.
+	part := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	part(msg.Subject())
+	hdr := msg.Headers()
+	for _, k := range slices.Sorted(maps.Keys(hdr)) {
+		part(k)
+		part(strconv.Itoa(len(hdr[k])))
+		for _, v := range hdr[k] {
+			part(v)
+		}
+	}
+	h.Write(msg.Data())
+	return fmt.Sprintf("dlq:%s:sha256-%x", durable, h.Sum(nil)[:16])
 }
 
 // oneLine keeps a reason fit for a header.
