@@ -12,13 +12,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
-)
-
-// Environment variables that hold the webhook secrets. The secrets have no
-// flag: a flag shows in every process listing.
-const (
-	envSecret     = "STORYLANE_WEBHOOK_SECRET"
-	envSecretFile = "STORYLANE_WEBHOOK_SECRET_FILE"
+	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 )
 
 const synopsis = `Receives Storylane demo-session webhooks on POST /webhooks/storylane, verifies
@@ -78,8 +72,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.DurationVar(&c.publishTimeout, "publish-timeout", "BRIDGE_PUBLISH_TIMEOUT", ingress.DefaultPublishTimeout, "how long a webhook waits for JetStream's ack before a 503")
 	f.IntVar(&c.maxPendingAcks, "max-pending-acks", "BRIDGE_MAX_PENDING_ACKS", 1024, "events published and not yet acknowledged by JetStream; beyond, webhooks wait, then get 503")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT", 25*time.Second, "how long shutdown waits for requests in flight")
-	f.StringVar(&c.secretFile, "secret-file", envSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+envSecret+")")
-	f.EnvOnly(envSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
+	f.StringVar(&c.secretFile, "secret-file", keyring.EnvSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+keyring.EnvSecret+")")
+	f.EnvOnly(keyring.EnvSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
 	f.NATS(&c.nats, "")
 	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; none for no listener")
 	f.StringVar(&c.natsListenAuth, "nats-listen-auth", "BRIDGE_NATS_LISTEN_AUTH", broker.ListenAuthNone, "embedded broker: none lets listener clients read without credentials; nkey requires the nkey seed in <data-dir>/"+broker.ReaderKeyFile+" (created 0600). Either way only the bridge may publish events or change the stream")

@@ -18,6 +18,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
@@ -30,7 +31,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	secrets, seen, err := loadKeyring(cfg.secretFile, getenv)
+	secrets, err := keyring.Load(cfg.secretFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -47,8 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		background.Wait()
 	}()
 	reg := admin.NewRegistry()
-	keys := newKeyring(secrets, cfg.secretFile, seen, reg, logger)
-	background.Go(func() { keys.watch(ctx, cfg.secretReload) })
+	keys := keyring.New(secrets, reg, logger)
+	background.Go(func() { keys.Watch(ctx, cfg.secretReload) })
 	validator, err := schemas.NewValidator()
 	if err != nil {
 		return err
@@ -122,7 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		AllowCIDRs:             cfg.allowed,
 	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub, Metrics: ingress.NewMetrics(reg),
 		Tracer: tp.Tracer("storylane-bridge/ingress")}))
-	logger.Info("webhook secrets loaded", zap.Int("count", secrets.Len()), zap.Bool("reloaded_from_file", cfg.secretFile != ""))
+	logger.Info("webhook secrets loaded", zap.Int("count", keys.Len()), zap.Bool("reloaded_from_file", keys.FromFile()))
 	logger.Info("listening", zap.String("addr", public.addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
 	if err := public.wait(ctx); err != nil {
 		return err
