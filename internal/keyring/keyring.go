@@ -19,19 +19,36 @@ import (
 // swapped whole when the secret file changes, so rotating a secret needs
 // no restart.
 type Keyring struct {
-	current atomic.Pointer[storylane.Keyring]
-	file    string
-	seen    []byte // the file's content when last read
-	broken  []byte // content that failed to load, reported already
-	reloads *prometheus.CounterVec
-	count   prometheus.Gauge
-	logger  *zap.Logger
+	current      atomic.Pointer[storylane.Keyring]
+	file         string
+	seen         []byte   // the file's content when last read
+	failed       *failure // the last failed reload, reported already
+	reloadsTotal *prometheus.CounterVec
+	count        prometheus.Gauge
+	logger       *zap.Logger
+	read         func(name string) ([]byte, error)
+	settle       time.Duration // the pause before a changed file is read again
 }
+
+// failure is a reload that failed: the file's content, or the error
+// reading it. One failure is reported once, however many checks find it.
+type failure struct {
+	content []byte
+	err     string
+}
+
+func (f *failure) same(g *failure) bool {
+	return f != nil && g != nil && f.err == g.err && bytes.Equal(f.content, g.content)
+}
+
+// maxSettle bounds the pause before a changed file is read again: an
+// editor or a shell writing in place takes milliseconds.
+const maxSettle = 100 * time.Millisecond
 
 // New serves the secrets loaded, registering its metrics with reg.
 func New(l Loaded, reg prometheus.Registerer, logger *zap.Logger) *Keyring {
-	k := &Keyring{file: l.file, seen: l.content, logger: logger,
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+	k := &Keyring{file: l.file, seen: l.content, logger: logger, read: os.ReadFile, settle: maxSettle,
+		reloadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storylane_bridge_secret_reloads_total",
 			Help: "Re-reads of the webhook secret file that changed the secrets, by result: ok, or error (the previous secrets stay).",
 		}, []string{"result"}),
@@ -40,9 +57,9 @@ func New(l Loaded, reg prometheus.Registerer, logger *zap.Logger) *Keyring {
 			Help: "Webhook secrets accepted now.",
 		}),
 	}
-	reg.MustRegister(k.reloads, k.count)
-	k.reloads.WithLabelValues("ok")
-	k.reloads.WithLabelValues("error")
+	reg.MustRegister(k.reloadsTotal, k.count)
+	k.reloadsTotal.WithLabelValues("ok")
+	k.reloadsTotal.WithLabelValues("error")
 	k.current.Store(l.keys)
 	k.count.Set(float64(l.keys.Len()))
 	return k
@@ -69,6 +86,7 @@ func (k *Keyring) Watch(ctx context.Context, interval time.Duration) {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	var tick <-chan time.Time
+	k.settle = min(interval/2, maxSettle)
 	if k.file != "" {
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -90,29 +108,45 @@ func (k *Keyring) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// reload reads the file once and swaps the keyring when its content
-// changed (or when forced); a broken file is reported once per change.
+// reload reads the file and swaps the keyring when its content changed
+// (or when forced); a failure is reported once per change of state, be it
+// of the content or of the error reading it.
 func (k *Keyring) reload(forced bool) {
-	b, err := os.ReadFile(k.file)
+	b, err := k.read(k.file)
 	if err == nil && !forced && bytes.Equal(b, k.seen) {
+		k.failed = nil
 		return
+	}
+	if err == nil && !k.settled(b) {
+		return // being written: the next check reads it whole
 	}
 	var next *storylane.Keyring
 	if err == nil {
 		next, err = fromFile(k.file, b)
 	}
 	if err != nil {
-		if !forced && b != nil && bytes.Equal(b, k.broken) {
-			return // this broken content was reported already
+		f := &failure{content: b, err: err.Error()}
+		if !forced && f.same(k.failed) {
+			return
 		}
-		k.broken = b
-		k.reloads.WithLabelValues("error").Inc()
+		k.failed = f
+		k.reloadsTotal.WithLabelValues("error").Inc()
 		k.logger.Error("webhook secrets not reloaded; the previous ones stay in use", zap.Error(err))
 		return
 	}
-	k.seen, k.broken = b, nil
+	k.seen, k.failed = b, nil
 	k.current.Store(next)
 	k.count.Set(float64(next.Len()))
-	k.reloads.WithLabelValues("ok").Inc()
+	k.reloadsTotal.WithLabelValues("ok").Inc()
 	k.logger.Info("webhook secrets reloaded", zap.Int("count", next.Len()))
+}
+
+// settled reads the file again after a pause and reports whether it still
+// holds b. An operator may write the file in place, not by a rename; read
+// in the middle of that, it holds a list cut short, whose last secret may
+// be truncated yet valid, and that must not replace the secrets in use.
+func (k *Keyring) settled(b []byte) bool {
+	time.Sleep(k.settle)
+	again, err := k.read(k.file)
+	return err == nil && bytes.Equal(again, b)
 }
