@@ -1,22 +1,18 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
+	"github.com/storylane-bridge/storylane-bridge/internal/httpserver"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 )
 
@@ -46,33 +42,14 @@ func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"error":"starting: waiting for the event store"}`+"\n")
 }
 
-// publicServer is the webhook listener: bound at once, served until
-// shutdown.
-type publicServer struct {
-	srv    *http.Server
-	ln     net.Listener
-	errc   chan error
-	logger *zap.Logger
-	grace  time.Duration
-	once   sync.Once
-	err    error
-}
-
-func listenPublic(cfg config, handler http.Handler, metrics *connlimit.Metrics, logger *zap.Logger) (*publicServer, error) {
-	// The key pair is read now, not by ServeTLS in its goroutine: a bad
-	// one is a usage error at start-up, not a failure nobody reads while
-	// the bridge waits for its broker.
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+// listenPublic binds the webhook listener behind its connection guard.
+func listenPublic(cfg config, handler http.Handler, metrics *connlimit.Metrics, logger *zap.Logger) (*httpserver.Server, error) {
+	var tlsConfig *tls.Config
 	if cfg.tlsCert != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-		if err != nil {
+		var err error
+		if tlsConfig, err = httpserver.KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
 			return nil, fmt.Errorf("%w: --tls-cert, --tls-key: %w", cli.ErrUsage, err)
 		}
-		tlsConfig.Certificates = []tls.Certificate{pair}
-	}
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
 	// At a connection bound the connection idle longest, or waiting longest
 	// for its headers, makes room; only when every one is serving a request
@@ -85,62 +62,17 @@ func listenPublic(cfg config, handler http.Handler, metrics *connlimit.Metrics, 
 	}
 	conns := connlimit.New(connlimit.Config{MaxConns: cfg.maxConnections, MaxPerClient: cfg.maxConnectionsPerClient,
 		Exempt: cfg.trusted, Allow: allowed, Key: ingress.ClientKey, PlainHTTP: cfg.tlsCert == ""}, logger, metrics)
-	ln = conns.Listener(ln)
-	p := &publicServer{ln: ln, errc: make(chan error, 1), logger: logger, grace: cfg.shutdownTimeout, srv: &http.Server{
-		Handler:           handler,
-		ConnState:         conns.ConnState,
-		ReadHeaderTimeout: cfg.readHeaderTimeout,
-		ReadTimeout:       cfg.readTimeout,
+	srv, err := httpserver.Listen(httpserver.Config{Addr: cfg.listen, Handler: handler, Name: "http", TLS: tlsConfig,
+		WrapListener: conns.Listener, ConnState: conns.ConnState,
+		ReadHeaderTimeout: cfg.readHeaderTimeout, ReadTimeout: cfg.readTimeout,
 		// Room for the waits of a webhook: for its turn, for room for its
 		// body, and for its ack.
-		WriteTimeout:   cfg.readTimeout + 2*cfg.queueTimeout + cfg.publishTimeout + 10*time.Second,
-		IdleTimeout:    cfg.idleTimeout,
-		MaxHeaderBytes: cfg.maxHeaderBytes,
-		ErrorLog:       admin.ErrorLog(logger, "http"),
-		TLSConfig:      tlsConfig,
-	}}
-	go func() {
-		if cfg.tlsCert != "" {
-			p.errc <- p.srv.ServeTLS(ln, "", "") // the pair is in TLSConfig
-			return
-		}
-		p.errc <- p.srv.Serve(ln)
-	}()
-	logger.Info("starting", zap.String("addr", ln.Addr().String()))
-	return p, nil
-}
-
-func (p *publicServer) addr() string { return p.ln.Addr().String() }
-
-// wait returns when ctx is done (nil) or serving failed.
-func (p *publicServer) wait(ctx context.Context) error {
-	select {
-	case err := <-p.errc:
-		p.errc <- err
-		return fmt.Errorf("serve http: %w", err)
-	case <-ctx.Done():
-		return nil
+		WriteTimeout: cfg.readTimeout + 2*cfg.queueTimeout + cfg.publishTimeout + 10*time.Second,
+		IdleTimeout:  cfg.idleTimeout, MaxHeaderBytes: cfg.maxHeaderBytes, Grace: cfg.shutdownTimeout,
+	}, logger)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// shutdown stops accepting, lets requests in flight finish (each answered
-// only after its ack) within the grace period, and closes the rest. Only
-// the first call does anything.
-func (p *publicServer) shutdown() error {
-	p.once.Do(func() {
-		p.logger.Info("shutting down", zap.Duration("timeout", p.grace))
-		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
-		defer cancel()
-		err := p.srv.Shutdown(ctx)
-		if errors.Is(err, context.DeadlineExceeded) {
-			p.srv.Close()
-		}
-		if serveErr := <-p.errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-			err = serveErr
-		}
-		if err != nil {
-			p.err = fmt.Errorf("shutdown http: %w", err)
-		}
-	})
-	return p.err
+	logger.Info("starting", zap.String("addr", srv.Addr()))
+	return srv, nil
 }

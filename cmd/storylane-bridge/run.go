@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	defer public.shutdown()
+	defer public.Shutdown()
 	nc, stop, err := openBroker(cfg, logger)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			// Stopped while waiting for the broker: nothing was accepted.
 			// A listener that failed meanwhile is still a failure.
 			logger.Info("stopped before the stream was ready", zap.Error(err))
-			return public.shutdown()
+			return public.Shutdown()
 		}
 		return err
 	}
@@ -124,11 +124,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub, Metrics: ingress.NewMetrics(reg),
 		Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", keys.Len()), zap.Bool("reloaded_from_file", keys.FromFile()))
-	logger.Info("listening", zap.String("addr", public.addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
-	if err := public.wait(ctx); err != nil {
+	logger.Info("listening", zap.String("addr", public.Addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
+	if err := public.Wait(ctx); err != nil {
 		return err
 	}
-	return public.shutdown()
+	return public.Shutdown()
 }
 
 // bodyLimit is --max-body, lowered to what the broker can take: checked

@@ -6,9 +6,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -18,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/httpserver"
 )
 
 // ReadyFunc reports whether the process can do its work now.
@@ -101,29 +101,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // bind error; serving errors are logged. stopped closes once the shutdown
 // is over, its connections closed.
 func Serve(ctx context.Context, addr string, handler http.Handler, logger *zap.Logger) (stopped <-chan struct{}, err error) {
-	ln, err := net.Listen("tcp", addr)
+	srv, err := httpserver.Listen(httpserver.Config{Addr: addr, Handler: handler, Name: "admin",
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		Grace: 5 * time.Second}, logger)
 	if err != nil {
-		return nil, fmt.Errorf("admin listener on %s: %w", addr, err)
+		return nil, fmt.Errorf("admin listener: %w", err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: ErrorLog(logger, "admin")}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("admin listener", zap.Error(err))
-		}
-	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		<-served
+		_ = srv.Wait(ctx) // Shutdown returns a serving error too
+		if err := srv.Shutdown(); err != nil {
+			logger.Error("admin listener", zap.Error(err))
+		}
 	}()
-	logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	logger.Info("admin listening", zap.String("addr", srv.Addr()))
 	return done, nil
 }
 
