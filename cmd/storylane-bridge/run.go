@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// requests in flight finish with their acknowledgements.
 	closeBroker := func() {}
 	defer func() { closeBroker() }()
-	front := &frontDoor{}
+	front := ingress.NewGate()
 	public, err := listenPublic(cfg, front, connlimit.NewMetrics(reg), logger)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer func() { cancel(); <-stopped }()
 	}
-	front.open(ingress.NewServer(ingress.Config{
+	front.Open(ingress.NewServer(ingress.Config{
 		MaxBody:                bodyLimit(cfg, nc.MaxPayload(), logger),
 		PublishTimeout:         cfg.publishTimeout,
 		Origin:                 cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},

@@ -3,9 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,32 +13,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/httpserver"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 )
-
-// frontDoor is the public listener's handler. While the bridge starts
-// (waiting, maybe, for its broker and stream) it answers GET /healthz 200
-// and everything else 503 with Retry-After, so an orchestrator neither
-// kills the waiting process nor sends it webhooks; once open, every request
-// goes to the ingress handler.
-type frontDoor struct {
-	next atomic.Pointer[http.Handler]
-}
-
-func (f *frontDoor) open(h http.Handler) { f.next.Store(&h) }
-
-func (f *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h := f.next.Load(); h != nil {
-		(*h).ServeHTTP(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Path == "/healthz" {
-		io.WriteString(w, `{"status":"starting"}`+"\n")
-		return
-	}
-	w.Header().Set("Retry-After", "5")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	io.WriteString(w, `{"error":"starting: waiting for the event store"}`+"\n")
-}
 
 // listenPublic binds the webhook listener behind its connection guard.
 func listenPublic(cfg config, handler http.Handler, metrics *connlimit.Metrics, logger *zap.Logger) (*httpserver.Server, error) {
