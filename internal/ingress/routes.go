@@ -27,14 +27,16 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// startingRoutes answer while the process starts: GET /healthz 200, so an
+// startingRoutes answer while the process starts: GET /healthz 200 (other
+// methods 405, as once open), so an
 // orchestrator does not kill a process waiting for its broker, and
 // everything else 503 with Retry-After, so none sends it webhooks yet.
 func startingRoutes() http.Handler {
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "starting"})
-	})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.MethodNotAllowedHandler = methodNotAllowed(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", retryAfter)
 		writeError(w, r, http.StatusServiceUnavailable, "starting: waiting for the event store")
