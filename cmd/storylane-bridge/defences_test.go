@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
@@ -315,5 +317,34 @@ func TestPrefixes(t *testing.T) {
 	}
 	if _, err := prefixes([]string{"not-an-address"}); err == nil {
 		t.Error("prefixes(not-an-address) = nil error, want an error")
+	}
+}
+
+// TestAddressInUseExits1: a listener whose address another process holds
+// ends the start with status 1 whichever listener it is: the machine's
+// state, not a mistake in the configuration, and a restart may find the
+// port free. (Before, --admin-listen exited 2 and the others 1.)
+func TestAddressInUseExits1(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, flag := range []string{"--listen", "--admin-listen", "--nats-listen"} {
+		t.Run(flag, func(t *testing.T) {
+			args := map[string]string{"--listen": "127.0.0.1:0", "--nats-listen": "none", "--admin-listen": "127.0.0.1:0"}
+			args[flag] = addr
+			var list []string
+			for k, v := range args {
+				list = append(list, k, v)
+			}
+			r := clitest.Start(t, run, append(list, "--data-dir", t.TempDir()), map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+			err := r.Wait(t)
+			if code := cli.Exit(io.Discard, "storylane-bridge", err); code != 1 || !strings.Contains(fmt.Sprint(err), "address already in use") {
+				t.Errorf("storylane-bridge %s on a taken port exits %d (%v), want 1 and the address in use", flag, code, err)
+			}
+		})
 	}
 }

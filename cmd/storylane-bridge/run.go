@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg, opts...), logger)
 		if err != nil {
-			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+			return err // as --listen and --nats-listen: the port's state, not a usage error
 		}
 		defer func() { cancel(); <-stopped }()
 	}
