@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 const synopsis = `Receives Storylane demo-session webhooks on POST /webhooks/storylane, verifies
@@ -114,10 +116,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	c.nats.Name = "storylane-bridge"
 	c.stream.PlacementTags = c.placementTags
 	var err error
-	if c.trusted, err = prefixes(c.trustedProxies); err != nil {
+	if c.trusted, err = ingress.ParsePrefixes(c.trustedProxies); err != nil {
 		return config{}, fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
 	}
-	if c.allowed, err = prefixes(c.allowCIDRs); err != nil {
+	if c.allowed, err = ingress.ParsePrefixes(c.allowCIDRs); err != nil {
 		return config{}, fmt.Errorf("%w: --allow-cidrs: %w", cli.ErrUsage, err)
 	}
 	return c, c.validate()
@@ -181,7 +183,7 @@ func (c config) validate() error {
 
 // maxMaxBody keeps a body and its headers under nats-server's hard limit of
 // 64 MiB per message.
-const maxMaxBody = 64<<20 - headerRoom
+const maxMaxBody = 64<<20 - broker.HeaderRoom
 
 // sync reads --sync-interval.
 func (c config) sync() (time.Duration, bool, error) {
@@ -195,25 +197,56 @@ func (c config) sync() (time.Duration, bool, error) {
 	return d, false, nil
 }
 
-// prefixes parses CIDRs; a bare address stands for itself alone.
-func prefixes(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, item := range list {
-		if !strings.Contains(item, "/") {
-			a, err := netip.ParseAddr(item)
-			if err != nil {
-				return nil, err
-			}
-			item = netip.PrefixFrom(a, a.BitLen()).String()
-		}
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return nil, err
-		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:a.b.c.d/n matches a.b.c.d
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
+// ingress is the webhook endpoint's configuration, its bodies bounded to
+// maxBody.
+func (cfg config) ingress(maxBody int64) ingress.Config {
+	return ingress.Config{
+		MaxBody:                maxBody,
+		PublishTimeout:         cfg.publishTimeout,
+		Origin:                 cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
+		Subjects:               cfg.stream.Subjects,
+		MaxConcurrent:          cfg.maxConcurrent,
+		MaxConcurrentPerClient: cfg.maxPerClient,
+		QueueTimeout:           cfg.queueTimeout,
+		MaxQueued:              cfg.maxQueued,
+		MaxBufferedBytes:       cfg.maxBufferedBytes,
+		RateLimit:              cfg.rateLimit,
+		RateBurst:              cfg.rateBurst,
+		TrustedProxies:         cfg.trusted,
+		AllowCIDRs:             cfg.allowed,
 	}
-	return out, nil
+}
+
+// embedded is the embedded broker's configuration, with --nats-listen-auth
+// made an access rule; none with an external broker.
+func (cfg config) embedded() (broker.EmbeddedConfig, error) {
+	if cfg.nats.URL != "" {
+		return broker.EmbeddedConfig{}, nil
+	}
+	syncInterval, syncAlways, _ := cfg.sync() // validated with the config
+	access, err := listenerAccess(cfg)
+	return broker.EmbeddedConfig{
+		Listen:       cfg.natsListen,
+		DataDir:      cfg.dataDir,
+		MaxPayload:   int32(max(cfg.maxBody+broker.HeaderRoom, 1<<20)),
+		SyncInterval: syncInterval,
+		SyncAlways:   syncAlways,
+		Access:       access,
+	}, err
+}
+
+// listenerAccess is what the embedded broker's listener lets other
+// processes do: read, and with --nats-listen-auth nkey only with the reader
+// nkey, whose seed is kept (made at first) under --data-dir.
+func listenerAccess(cfg config) (*broker.ListenerAccess, error) {
+	access := &broker.ListenerAccess{Stream: cfg.stream.Name, Subjects: cfg.stream.Subjects}
+	if cfg.natsListenAuth != broker.ListenAuthNKey || cfg.natsListen == "" || cfg.natsListen == broker.NoListen {
+		return access, nil
+	}
+	pub, err := broker.ReaderKey(filepath.Join(cfg.dataDir, broker.ReaderKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: --nats-listen-auth nkey: %w", cli.ErrUsage, err)
+	}
+	access.ReaderNKey = pub
+	return access, nil
 }

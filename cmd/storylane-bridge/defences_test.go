@@ -303,23 +303,6 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-func TestPrefixes(t *testing.T) {
-	t.Parallel()
-	got, err := prefixes([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:198.51.100.0/120"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.0/24"}
-	for i := range want {
-		if got[i].String() != want[i] {
-			t.Errorf("prefixes()[%d] = %s, want %s", i, got[i], want[i])
-		}
-	}
-	if _, err := prefixes([]string{"not-an-address"}); err == nil {
-		t.Error("prefixes(not-an-address) = nil error, want an error")
-	}
-}
-
 // TestAddressInUseExits1: a listener whose address another process holds
 // ends the start with status 1 whichever listener it is: the machine's
 // state, not a mistake in the configuration, and a restart may find the

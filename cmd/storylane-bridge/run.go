@@ -4,27 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
-	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
-
-// headerRoom is what a message needs beyond its body for the CloudEvents
-// headers, so the broker's maximum payload must exceed --max-body by it.
-const headerRoom = 64 << 10
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stdout)
@@ -40,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer stopLog()
-	logMemoryLimit(cfg, logger)
+	ingress.LogMemoryLimit(cfg.maxBufferedBytes, logger)
 	ctx, cancel := context.WithCancel(ctx)
 	var background sync.WaitGroup
 	defer func() {
@@ -65,28 +60,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// requests in flight finish with their acknowledgements.
 	closeBroker := func() {}
 	defer func() { closeBroker() }()
-	front := ingress.NewGate()
-	public, err := listenPublic(cfg, front, connlimit.NewMetrics(reg), logger)
+	gate := ingress.NewGate()
+	public, err := listenPublic(cfg, gate, connlimit.NewMetrics(reg), logger)
 	if err != nil {
 		return err
 	}
 	defer public.Shutdown()
-	nc, stop, err := openBroker(cfg, logger)
+	emb, err := cfg.embedded()
+	if err != nil {
+		return err
+	}
+	nc, stop, err := broker.Open(cfg.nats, emb, logger)
 	if err != nil {
 		return err
 	}
 	closeBroker = stop
-	// Publishing is asynchronous, each webhook waiting for its own ack; the
-	// acks outstanding are bounded, and one never answered is given up
-	// with the webhook.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.maxPendingAcks), jetstream.WithPublishAsyncTimeout(cfg.publishTimeout))
+	pub, err := openStream(ctx, nc, cfg, logger)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	// The keeper stands in for the publisher: it makes sure of the stream
-	// now, and re-creates it if it is deleted later, in Run.
-	pub := broker.NewStreamKeeper(broker.NewPublisher(js, cfg.stream.Name), js, cfg.stream, logger)
-	if err := ensureStream(ctx, pub, cfg, logger); err != nil {
 		if cli.Interrupted(ctx, err) {
 			// Stopped while waiting for the broker: nothing was accepted.
 			// A listener that failed meanwhile is still a failure.
@@ -97,32 +87,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	background.Go(func() { pub.Run(ctx) })
 	if cfg.adminListen != "" {
-		opts := []admin.Option{admin.WithHealth(pub.Healthy)}
-		if cfg.pprof {
-			opts = append(opts, admin.WithPprof())
-		}
-		stopped, err := admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg, opts...), logger)
+		stopped, err := serveAdmin(ctx, cfg, pub, reg, logger)
 		if err != nil {
 			return err // as --listen and --nats-listen: the port's state, not a usage error
 		}
 		defer func() { cancel(); <-stopped }()
 	}
-	front.Open(ingress.NewServer(ingress.Config{
-		MaxBody:                bodyLimit(cfg, nc.MaxPayload(), logger),
-		PublishTimeout:         cfg.publishTimeout,
-		Origin:                 cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
-		Subjects:               cfg.stream.Subjects,
-		MaxConcurrent:          cfg.maxConcurrent,
-		MaxConcurrentPerClient: cfg.maxPerClient,
-		QueueTimeout:           cfg.queueTimeout,
-		MaxQueued:              cfg.maxQueued,
-		MaxBufferedBytes:       cfg.maxBufferedBytes,
-		RateLimit:              cfg.rateLimit,
-		RateBurst:              cfg.rateBurst,
-		TrustedProxies:         cfg.trusted,
-		AllowCIDRs:             cfg.allowed,
-	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub, Metrics: ingress.NewMetrics(reg),
-		Tracer: tp.Tracer("storylane-bridge/ingress")}))
+	gate.Open(ingress.NewServer(cfg.ingress(broker.BodyLimit(cfg.maxBody, nc.MaxPayload(), logger)),
+		ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub,
+			Metrics: ingress.NewMetrics(reg), Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", keys.Len()), zap.Bool("reloaded_from_file", keys.FromFile()))
 	logger.Info("listening", zap.String("addr", public.Addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))
 	if err := public.Wait(ctx); err != nil {
@@ -131,97 +104,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return public.Shutdown()
 }
 
-// bodyLimit is --max-body, lowered to what the broker can take: checked
-// before a body is read, a webhook too large for the broker is refused at
-// once rather than after its signature.
-func bodyLimit(cfg config, maxPayload int64, logger *zap.Logger) int64 {
-	limit := maxPayload - headerRoom
-	if limit >= cfg.maxBody {
-		return cfg.maxBody
+// openStream makes sure of the stream and returns its keeper, which stands
+// in for the publisher and re-creates the stream if it is deleted later (in
+// Run). Publishing is asynchronous, each webhook waiting for its own ack;
+// the acks outstanding are bounded, and one never answered is given up
+// with the webhook.
+func openStream(ctx context.Context, nc *nats.Conn, cfg config, logger *zap.Logger) (*broker.StreamKeeper, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.maxPendingAcks), jetstream.WithPublishAsyncTimeout(cfg.publishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	logger.Warn("the broker's max_payload is below --max-body plus room for headers: webhooks over max_body get 413; raise max_payload on the server",
-		zap.Int64("max_payload", maxPayload), zap.Int64("max_body", max(limit, 1)))
-	return max(limit, 1)
+	pub := broker.NewStreamKeeper(broker.NewPublisher(js, cfg.stream.Name), js, cfg.stream, logger)
+	return pub, ensureStream(ctx, pub, cfg, logger)
 }
 
-// openBroker starts the embedded server and connects to it in-process, or
-// connects to the external servers. The returned function drains the
-// connection and stops the embedded server.
-func openBroker(cfg config, logger *zap.Logger) (*nats.Conn, func(), error) {
-	if cfg.nats.URL != "" {
-		nc, err := broker.Connect(cfg.nats, logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		logger.Info("using external nats", zap.String("url", broker.RedactURLs(cfg.nats.URL)))
-		return nc, func() { drain(nc, logger) }, nil
+// serveAdmin starts the operators' listener: readiness, health, metrics,
+// and pprof with --pprof.
+func serveAdmin(ctx context.Context, cfg config, pub *broker.StreamKeeper, reg *prometheus.Registry, logger *zap.Logger) (<-chan struct{}, error) {
+	opts := []admin.Option{admin.WithHealth(pub.Healthy)}
+	if cfg.pprof {
+		opts = append(opts, admin.WithPprof())
 	}
-	syncInterval, syncAlways, _ := cfg.sync() // validated with the config
-	access, err := listenerAccess(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	ns, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		Listen:       cfg.natsListen,
-		DataDir:      cfg.dataDir,
-		MaxPayload:   int32(max(cfg.maxBody+headerRoom, 1<<20)),
-		SyncInterval: syncInterval,
-		SyncAlways:   syncAlways,
-		Access:       access,
-	}, logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	stop := func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	}
-	nc, err := broker.ConnectInProcess(ns, cfg.nats.Name, logger)
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	url := broker.NoListen
-	if ns.Addr() != nil {
-		url = ns.ClientURL()
-	}
-	fields := []zap.Field{zap.String("client_url", url), zap.String("data_dir", cfg.dataDir), zap.String("listen_auth", cfg.natsListenAuth)}
-	if access.ReaderNKey != "" {
-		fields = append(fields, zap.String("reader_nkey_file", readerKeyFile(cfg)))
-	}
-	logger.Info("embedded nats started", fields...)
-	return nc, func() {
-		drain(nc, logger)
-		stop()
-		logger.Info("embedded nats stopped")
-	}, nil
-}
-
-// listenerAccess is what the embedded broker's listener lets other
-// processes do: read, and with --nats-listen-auth nkey only with the reader
-// nkey, whose seed is kept (made at first) under --data-dir.
-func listenerAccess(cfg config) (*broker.ListenerAccess, error) {
-	access := &broker.ListenerAccess{Stream: cfg.stream.Name, Subjects: cfg.stream.Subjects}
-	if cfg.natsListenAuth != broker.ListenAuthNKey || cfg.natsListen == "" || cfg.natsListen == broker.NoListen {
-		return access, nil
-	}
-	pub, err := broker.ReaderKey(readerKeyFile(cfg))
-	if err != nil {
-		return nil, fmt.Errorf("%w: --nats-listen-auth nkey: %w", cli.ErrUsage, err)
-	}
-	access.ReaderNKey = pub
-	return access, nil
-}
-
-func readerKeyFile(cfg config) string { return filepath.Join(cfg.dataDir, broker.ReaderKeyFile) }
-
-// drainTimeout bounds the wait for a draining connection to close.
-const drainTimeout = 10 * time.Second
-
-func drain(nc *nats.Conn, logger *zap.Logger) {
-	if err := broker.Drain(nc, drainTimeout); err != nil {
-		logger.Warn("nats drain", zap.Error(err))
-	}
+	return admin.Serve(ctx, cfg.adminListen, admin.NewServer(pub.Ready, reg, opts...), logger)
 }
 
 // ensureStream creates or updates the stream. Against an external broker it
