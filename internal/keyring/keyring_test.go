@@ -1,17 +1,24 @@
 package keyring
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // watched is a keyring loaded from a file of content, with its log.
 func watched(t *testing.T, content string) (*Keyring, string, *observer.ObservedLogs) {
@@ -127,5 +134,32 @@ func TestHalfWrittenFileNotSwappedIn(t *testing.T) {
 	if !accepts(k, "new-secret") || !accepts(k, "old-secret") || k.reloads("ok") != 1 || k.reloads("error") != 0 {
 		t.Errorf("after the whole file: accepts new %t, old %t, reloads ok %v, error %v; want true, true, 1, 0",
 			accepts(k, "new-secret"), accepts(k, "old-secret"), k.reloads("ok"), k.reloads("error"))
+	}
+}
+
+// TestWatchReloadsAChangedFile: a rotation is an edit of the file, noticed
+// within the interval, with both secrets accepted at once; Watch ends with
+// its context.
+func TestWatchReloadsAChangedFile(t *testing.T) {
+	t.Parallel()
+	k, file, logs := watched(t, "old-secret\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k.Watch(ctx, 10*time.Millisecond)
+	}()
+	defer func() { cancel(); <-done }()
+	writeFile(t, file, "new-secret\nold-secret\n")
+	for deadline := time.Now().Add(10 * time.Second); !accepts(k, "new-secret"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("after 10s, the new secret is still refused")
+		}
+	}
+	if !accepts(k, "old-secret") || k.Len() != 2 || k.reloads("ok") != 1 {
+		t.Errorf("after the rotation: accepts old %t, %d secrets, reloads ok %v; want true, 2, 1", accepts(k, "old-secret"), k.Len(), k.reloads("ok"))
+	}
+	if logs.FilterMessage("webhook secrets reloaded").Len() != 1 {
+		t.Errorf("reload logged %d times, want once", logs.FilterMessage("webhook secrets reloaded").Len())
 	}
 }
