@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,13 +13,8 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
-)
-
-// Environment variables that hold the webhook secrets. The secrets have no
-// flag: a flag shows in every process listing.
-const (
-	envSecret     = "STORYLANE_WEBHOOK_SECRET"
-	envSecretFile = "STORYLANE_WEBHOOK_SECRET_FILE"
+	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 const synopsis = `Receives Storylane demo-session webhooks on POST /webhooks/storylane, verifies
@@ -78,8 +74,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.DurationVar(&c.publishTimeout, "publish-timeout", "BRIDGE_PUBLISH_TIMEOUT", ingress.DefaultPublishTimeout, "how long a webhook waits for JetStream's ack before a 503")
 	f.IntVar(&c.maxPendingAcks, "max-pending-acks", "BRIDGE_MAX_PENDING_ACKS", 1024, "events published and not yet acknowledged by JetStream; beyond, webhooks wait, then get 503")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT", 25*time.Second, "how long shutdown waits for requests in flight")
-	f.StringVar(&c.secretFile, "secret-file", envSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+envSecret+")")
-	f.EnvOnly(envSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
+	f.StringVar(&c.secretFile, "secret-file", keyring.EnvSecretFile, "", "`file` of webhook secrets, one per line (instead of $"+keyring.EnvSecret+")")
+	f.EnvOnly(keyring.EnvSecret, "webhook secret(s) from Storylane, comma-separated; every one listed is accepted, for rotation")
 	f.NATS(&c.nats, "")
 	f.StringVar(&c.natsListen, "nats-listen", "BRIDGE_NATS_LISTEN", "127.0.0.1:4222", "embedded broker: client `address` for consumers and the nats CLI; none for no listener")
 	f.StringVar(&c.natsListenAuth, "nats-listen-auth", "BRIDGE_NATS_LISTEN_AUTH", broker.ListenAuthNone, "embedded broker: none lets listener clients read without credentials; nkey requires the nkey seed in <data-dir>/"+broker.ReaderKeyFile+" (created 0600). Either way only the bridge may publish events or change the stream")
@@ -120,10 +116,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	c.nats.Name = "storylane-bridge"
 	c.stream.PlacementTags = c.placementTags
 	var err error
-	if c.trusted, err = prefixes(c.trustedProxies); err != nil {
+	if c.trusted, err = ingress.ParsePrefixes(c.trustedProxies); err != nil {
 		return config{}, fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
 	}
-	if c.allowed, err = prefixes(c.allowCIDRs); err != nil {
+	if c.allowed, err = ingress.ParsePrefixes(c.allowCIDRs); err != nil {
 		return config{}, fmt.Errorf("%w: --allow-cidrs: %w", cli.ErrUsage, err)
 	}
 	return c, c.validate()
@@ -187,7 +183,7 @@ func (c config) validate() error {
 
 // maxMaxBody keeps a body and its headers under nats-server's hard limit of
 // 64 MiB per message.
-const maxMaxBody = 64<<20 - headerRoom
+const maxMaxBody = 64<<20 - broker.HeaderRoom
 
 // sync reads --sync-interval.
 func (c config) sync() (time.Duration, bool, error) {
@@ -201,25 +197,56 @@ func (c config) sync() (time.Duration, bool, error) {
 	return d, false, nil
 }
 
-// prefixes parses CIDRs; a bare address stands for itself alone.
-func prefixes(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, item := range list {
-		if !strings.Contains(item, "/") {
-			a, err := netip.ParseAddr(item)
-			if err != nil {
-				return nil, err
-			}
-			item = netip.PrefixFrom(a, a.BitLen()).String()
-		}
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return nil, err
-		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:a.b.c.d/n matches a.b.c.d
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
+// ingress is the webhook endpoint's configuration, its bodies bounded to
+// maxBody.
+func (cfg config) ingress(maxBody int64) ingress.Config {
+	return ingress.Config{
+		MaxBody:                maxBody,
+		PublishTimeout:         cfg.publishTimeout,
+		Origin:                 cloudevent.Origin{Source: cfg.source, DataSchema: schemas.SessionSchemaID},
+		Subjects:               cfg.stream.Subjects,
+		MaxConcurrent:          cfg.maxConcurrent,
+		MaxConcurrentPerClient: cfg.maxPerClient,
+		QueueTimeout:           cfg.queueTimeout,
+		MaxQueued:              cfg.maxQueued,
+		MaxBufferedBytes:       cfg.maxBufferedBytes,
+		RateLimit:              cfg.rateLimit,
+		RateBurst:              cfg.rateBurst,
+		TrustedProxies:         cfg.trusted,
+		AllowCIDRs:             cfg.allowed,
 	}
-	return out, nil
+}
+
+// embedded is the embedded broker's configuration, with --nats-listen-auth
+// made an access rule; none with an external broker.
+func (cfg config) embedded() (broker.EmbeddedConfig, error) {
+	if cfg.nats.URL != "" {
+		return broker.EmbeddedConfig{}, nil
+	}
+	syncInterval, syncAlways, _ := cfg.sync() // validated with the config
+	access, err := listenerAccess(cfg)
+	return broker.EmbeddedConfig{
+		Listen:       cfg.natsListen,
+		DataDir:      cfg.dataDir,
+		MaxPayload:   int32(max(cfg.maxBody+broker.HeaderRoom, 1<<20)),
+		SyncInterval: syncInterval,
+		SyncAlways:   syncAlways,
+		Access:       access,
+	}, err
+}
+
+// listenerAccess is what the embedded broker's listener lets other
+// processes do: read, and with --nats-listen-auth nkey only with the reader
+// nkey, whose seed is kept (made at first) under --data-dir.
+func listenerAccess(cfg config) (*broker.ListenerAccess, error) {
+	access := &broker.ListenerAccess{Stream: cfg.stream.Name, Subjects: cfg.stream.Subjects}
+	if cfg.natsListenAuth != broker.ListenAuthNKey || cfg.natsListen == "" || cfg.natsListen == broker.NoListen {
+		return access, nil
+	}
+	pub, err := broker.ReaderKey(filepath.Join(cfg.dataDir, broker.ReaderKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: --nats-listen-auth nkey: %w", cli.ErrUsage, err)
+	}
+	access.ReaderNKey = pub
+	return access, nil
 }

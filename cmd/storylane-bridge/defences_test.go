@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
@@ -77,12 +79,12 @@ func TestSecretFileReloads(t *testing.T) {
 	if a := post(t, url, body, "new-secret"); a.status != http.StatusUnauthorized {
 		t.Fatalf("POST signed with a secret not yet configured = %d, want 401", a.status)
 	}
-	os.WriteFile(file, []byte("new-secret\nold-secret\n"), 0o600)
+	replaceFile(t, file, "new-secret\nold-secret\n")
 	waitUntil(t, "the new secret accepted", func() bool { return post(t, url, body, "new-secret").status == http.StatusOK })
 	if a := post(t, url, []byte(`{"id":"still-old"}`), "old-secret"); a.status != http.StatusOK {
 		t.Errorf("POST signed with the old secret during rotation = %d, want 200", a.status)
 	}
-	os.WriteFile(file, []byte("\n"), 0o600) // a broken file keeps the secrets in use
+	replaceFile(t, file, "\n") // a broken file keeps the secrets in use
 	waitUntil(t, "the broken file noticed", func() bool {
 		_, m := get(t, admin+"/metrics")
 		return strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`)
@@ -117,7 +119,7 @@ func TestProcessReloadsSecretsOnSIGHUP(t *testing.T) {
 	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET_FILE=" + file, "BRIDGE_SECRET_RELOAD_INTERVAL=1h"},
 		"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir())
 	url := "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
-	os.WriteFile(file, []byte("after-hup\n"), 0o600)
+	replaceFile(t, file, "after-hup\n")
 	body := []byte(`{"id":"hup"}`)
 	if a := post(t, url, body, "after-hup"); a.status != http.StatusUnauthorized {
 		t.Fatalf("POST with the new secret before SIGHUP = %d, want 401", a.status)
@@ -172,7 +174,7 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
 	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
 	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
-	os.WriteFile(file, []byte("\uFEFFrotated\r\nin-use\r\n"), 0o600)
+	replaceFile(t, file, "\uFEFFrotated\r\nin-use\r\n")
 	line := b.Logs.Wait(t, "webhook secrets not reloaded; the previous ones stay in use")
 	if msg, _ := line["error"].(string); !strings.Contains(msg, file+", line 1: invisible character in a webhook secret: U+FEFF") || strings.Contains(msg, "rotated") {
 		t.Errorf("failed reload logged %q, want the file, line 1 and U+FEFF, and no secret", msg)
@@ -190,7 +192,7 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 	if a := post(t, url, []byte(`{"id":"not-yet"}`), "rotated"); a.status != http.StatusUnauthorized {
 		t.Errorf("POST with the secret of the refused file = %d, want 401", a.status)
 	}
-	os.WriteFile(file, []byte("rotated\r\nin-use\r\n"), 0o600)
+	replaceFile(t, file, "rotated\r\nin-use\r\n")
 	waitUntil(t, "the fixed file reloaded", func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
 }
 
@@ -216,6 +218,19 @@ func TestHeadersTooLargeAnswerJSON(t *testing.T) {
 	var answer map[string]string
 	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge || res.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &answer) != nil || answer["error"] == "" {
 		t.Errorf("headers over --max-header-bytes = %d %q %q, want 431 in JSON", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+}
+
+// replaceFile writes file by a rename, as an operator rotating secrets
+// should: the bridge re-reads it meanwhile.
+func replaceFile(t *testing.T, file, content string) {
+	t.Helper()
+	tmp := file + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -288,19 +303,31 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-func TestPrefixes(t *testing.T) {
+// TestAddressInUseExits1: a listener whose address another process holds
+// ends the start with status 1 whichever listener it is: the machine's
+// state, not a mistake in the configuration, and a restart may find the
+// port free. (Before, --admin-listen exited 2 and the others 1.)
+func TestAddressInUseExits1(t *testing.T) {
 	t.Parallel()
-	got, err := prefixes([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:198.51.100.0/120"})
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.0/24"}
-	for i := range want {
-		if got[i].String() != want[i] {
-			t.Errorf("prefixes()[%d] = %s, want %s", i, got[i], want[i])
-		}
-	}
-	if _, err := prefixes([]string{"not-an-address"}); err == nil {
-		t.Error("prefixes(not-an-address) = nil error, want an error")
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, flag := range []string{"--listen", "--admin-listen", "--nats-listen"} {
+		t.Run(flag, func(t *testing.T) {
+			args := map[string]string{"--listen": "127.0.0.1:0", "--nats-listen": "none", "--admin-listen": "127.0.0.1:0"}
+			args[flag] = addr
+			var list []string
+			for k, v := range args {
+				list = append(list, k, v)
+			}
+			r := clitest.Start(t, run, append(list, "--data-dir", t.TempDir()), map[string]string{"STORYLANE_WEBHOOK_SECRET": testSecret})
+			err := r.Wait(t)
+			if code := cli.Exit(io.Discard, "storylane-bridge", err); code != 1 || !strings.Contains(fmt.Sprint(err), "address already in use") {
+				t.Errorf("storylane-bridge %s on a taken port exits %d (%v), want 1 and the address in use", flag, code, err)
+			}
+		})
 	}
 }

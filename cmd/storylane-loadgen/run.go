@@ -14,6 +14,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 	"github.com/storylane-bridge/storylane-bridge/internal/loadgen"
 )
 
@@ -90,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Payloads: loadgen.NewPayloads(strconv.FormatInt(time.Now().UnixNano(), 36), c.payload, c.knownRatio)}
 	var results []loadgen.Result
 	if c.url != "" {
-		secret, err := cli.SigningSecret(c.secretFile, getenv)
+		secret, err := keyring.SigningSecret(c.secretFile, getenv)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -37,7 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := f.Parse(args, getenv); err != nil {
 		return err
 	}
-	secret, err := cli.SigningSecret(c.secretFile, getenv)
+	secret, err := keyring.SigningSecret(c.secretFile, getenv)
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -18,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/httpserver"
 )
 
 // ReadyFunc reports whether the process can do its work now.
@@ -54,7 +54,7 @@ const readyTimeout = 2 * time.Second
 // says so and 503 otherwise, GET /metrics the metrics of metrics, and with
 // WithPprof /debug/pprof/ the Go profiles.
 func NewServer(ready ReadyFunc, metrics prometheus.Gatherer, opts ...Option) http.Handler {
-	o := options{healthy: func(context.Context) error { return nil }}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -67,23 +67,31 @@ func NewServer(ready ReadyFunc, metrics prometheus.Gatherer, opts ...Option) htt
 		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
 	}
-	r.Handle("/healthz", probe(o.healthy, "ok", "unhealthy")).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/readyz", probe(ready, "ready", "unavailable")).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/healthz", Probe(o.healthy, "ok", "unhealthy", nil)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", Probe(ready, "ready", "unavailable", nil)).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint"})
 	})
 	return r
 }
 
-// probe answers 200 with status ok while check passes, 503 with status bad
-// and the reason otherwise.
-func probe(check ReadyFunc, ok, bad string) http.HandlerFunc {
+// Probe answers a health or readiness check: 200 with {"status": ok}
+// while check passes (a nil check always does), and 503 with {"status":
+// bad} and the reason otherwise, after failed, when set, has added its
+// part (a header, a field of the request's log line). The public listener
+// and the admin one answer through it alike.
+func Probe(check ReadyFunc, ok, bad string, failed func(http.ResponseWriter, *http.Request, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		ctx, cancel := context.WithTimeout(req.Context(), readyTimeout)
-		defer cancel()
-		if err := check(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": bad, "error": err.Error()})
-			return
+		if check != nil {
+			ctx, cancel := context.WithTimeout(req.Context(), readyTimeout)
+			defer cancel()
+			if err := check(ctx); err != nil {
+				if failed != nil {
+					failed(w, req, err)
+				}
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": bad, "error": err.Error()})
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": ok})
 	}
@@ -92,6 +100,7 @@ func probe(check ReadyFunc, ok, bad string) http.HandlerFunc {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
@@ -101,29 +110,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // bind error; serving errors are logged. stopped closes once the shutdown
 // is over, its connections closed.
 func Serve(ctx context.Context, addr string, handler http.Handler, logger *zap.Logger) (stopped <-chan struct{}, err error) {
-	ln, err := net.Listen("tcp", addr)
+	srv, err := httpserver.Listen(httpserver.Config{Addr: addr, Handler: handler, Name: "admin",
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		Grace: 5 * time.Second}, logger)
 	if err != nil {
-		return nil, fmt.Errorf("admin listener on %s: %w", addr, err)
+		return nil, fmt.Errorf("admin listener: %w", err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: ErrorLog(logger, "admin")}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("admin listener", zap.Error(err))
-		}
-	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		<-served
+		_ = srv.Wait(ctx) // Shutdown returns a serving error too
+		if err := srv.Shutdown(); err != nil {
+			logger.Error("admin listener", zap.Error(err))
+		}
 	}()
-	logger.Info("admin listening", zap.String("addr", ln.Addr().String()))
+	logger.Info("admin listening", zap.String("addr", srv.Addr()))
 	return done, nil
 }
 

@@ -3,6 +3,7 @@
 // server or cluster, the STORYLANE stream and its subjects, and publishing
 // that waits for JetStream's acknowledgement.
 //
-// Connection-state changes happen outside any call, so they are the one
-// thing this package logs; everything else is returned as an error.
+// Connection-state changes happen outside any call, so they are what this
+// package logs, with the opening and closing of a process's broker (Open);
+// everything else is returned as an error.
 package broker

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,36 +152,6 @@ func TestNewLoggerBuffersInfo(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], `"first"`) || !strings.Contains(lines[1], `"k":"v"`) {
 		t.Errorf("NewLogger wrote %q after stop, want both info lines", out.String())
-	}
-}
-
-func TestSigningSecret(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "secrets")
-	if err := os.WriteFile(file, []byte("\nfrom-file\nsecond\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bom := filepath.Join(t.TempDir(), "bom")
-	if err := os.WriteFile(bom, []byte("\uFEFFsaved-by-notepad\r\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := func(v string) func(string) string { return func(string) string { return v } }
-	tests := []struct {
-		file, env, want string
-		usage           bool
-	}{
-		{"", "first,second", "first", false},
-		{file, "ignored", "from-file", false},
-		{"", "", "", true},
-		{filepath.Join(t.TempDir(), "missing"), "x", "", true},
-		{bom, "", "", true},
-		{"", "\u200bzero-width", "", true},
-	}
-	for _, tt := range tests {
-		got, err := cli.SigningSecret(tt.file, env(tt.env))
-		if got != tt.want || errors.Is(err, cli.ErrUsage) != tt.usage {
-			t.Errorf("SigningSecret(%q, %q) = %q, %v; want %q, usage error %t", tt.file, tt.env, got, err, tt.want, tt.usage)
-		}
 	}
 }
 

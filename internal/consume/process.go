@@ -13,7 +13,6 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
-	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 )
 
 // RunProcess is a consumer binary once configured: it connects, opens the
@@ -54,7 +53,9 @@ func RunProcess(ctx context.Context, c ProcessConfig, handler Handler, logger *z
 		}, reg, c.adminOptions()...), logger)
 		if err != nil {
 			cancel()
-			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
+			// As every listener of every binary: a taken port is the
+			// machine's state, not a usage mistake (exit 1, not 2).
+			return fmt.Errorf("--admin-listen: %w", err)
 		}
 		defer func() { cancel(); <-stopped }()
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace/noop"
@@ -105,4 +107,22 @@ func TestProcessStoppedWhileWaiting(t *testing.T) {
 		t.Errorf("consumer stopped while waiting for its broker = %v, want nil", err)
 	}
 	r.Logs.Wait(t, "stopped before consuming")
+}
+
+// TestProcessAdminAddressInUse exits 1 with the bind error, as the bridge
+// does for each of its listeners: the port's state, not a usage mistake.
+func TestProcessAdminAddressInUse(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var handled atomic.Int64
+	run := process(&handled)
+	err = run(context.Background(), []string{"--nats-url", srv.URL(), "--admin-listen", taken.Addr().String()}, clitest.Env(nil), io.Discard)
+	if code := cli.Exit(io.Discard, "consumer", err); code != 1 || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("consumer --admin-listen on a taken port = %v, exit %d, want the address in use and exit 1", err, code)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -136,4 +137,13 @@ func (b *bodies) reserve(ctx context.Context, key netip.Addr, n int64) (func(), 
 		}
 	}
 	return func() { b.budget.Release(n); unhold() }, nil
+}
+
+// stopReading ends the reading of a request's body refused as too large.
+// net/http would otherwise read up to 256 KB more of it after the answer,
+// looking for its end to keep the connection; with MaxBytesReader handed
+// its own writer it closes the connection instead, and a read deadline now
+// stops that read.
+func stopReading(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // an HTTP/2 stream, or a test's writer, may not support it
 }

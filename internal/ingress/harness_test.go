@@ -49,6 +49,23 @@ func newHarness(t *testing.T, cfg ingress.Config, metrics ...*ingress.Metrics) *
 // given (metrics, a tracer); the rest are the harness's own.
 func newHarnessWith(t *testing.T, cfg ingress.Config, deps ingress.Deps) *harness {
 	t.Helper()
+	h, srv := newUnserved(t, cfg, deps)
+	h.serve(t, srv)
+	return h
+}
+
+// serve serves handler on a loopback HTTP server for the harness's url.
+func (h *harness) serve(t *testing.T, handler http.Handler) {
+	t.Helper()
+	hs := httptest.NewServer(handler)
+	t.Cleanup(hs.Close)
+	h.url = hs.URL
+}
+
+// newUnserved is newHarnessWith without the HTTP server: the caller serves
+// the handler its own way.
+func newUnserved(t *testing.T, cfg ingress.Config, deps ingress.Deps) (*harness, http.Handler) {
+	t.Helper()
 	srv := natstest.Start(t)
 	js, err := jetstream.New(srv.Conn(t))
 	if err != nil {
@@ -72,9 +89,7 @@ func newHarnessWith(t *testing.T, cfg ingress.Config, deps ingress.Deps) *harnes
 	core, logs := observer.New(zap.DebugLevel)
 	pub := broker.NewPublisher(js, "STORYLANE")
 	deps.Logger, deps.Verifier, deps.Validator, deps.Publisher, deps.Ready = zap.New(core), keys, validator, pub, pub
-	hs := httptest.NewServer(ingress.NewServer(cfg, deps))
-	t.Cleanup(hs.Close)
-	return &harness{nats: srv, js: srv.JetStream(t), url: hs.URL, logs: logs}
+	return &harness{nats: srv, js: srv.JetStream(t), logs: logs}, ingress.NewServer(cfg, deps)
 }
 
 type response struct {

@@ -23,11 +23,33 @@ func (s *Server) routes() http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no such endpoint")
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.MethodNotAllowedHandler = methodNotAllowed(r)
+	return r
+}
+
+// startingRoutes answer while the process starts: GET /healthz 200 (other
+// methods 405, as once open), so an
+// orchestrator does not kill a process waiting for its broker, and
+// everything else 503 with Retry-After, so none sends it webhooks yet.
+func startingRoutes() http.Handler {
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "starting"})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.MethodNotAllowedHandler = methodNotAllowed(r)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, r, http.StatusServiceUnavailable, "starting: waiting for the event store")
+	})
+	return r
+}
+
+// methodNotAllowed answers 405 with the methods r routes for the path.
+func methodNotAllowed(r *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
 		writeError(w, req, http.StatusMethodNotAllowed, "method not allowed")
 	})
-	return r
 }
 
 // allowedMethods lists the methods routed for the request's path, for the

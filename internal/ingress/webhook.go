@@ -116,7 +116,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 		s.tooLarge(w, r)
 		return nil, nil, false
 	}
-	body, release, err := s.bodies.read(r.Context(), ClientKey(s.client(r)), http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), r.ContentLength)
+	body, release, err := s.bodies.read(r.Context(), ClientKey(s.client(r)), http.MaxBytesReader(underlying(w), r.Body, s.cfg.MaxBody), r.ContentLength)
 	if err != nil {
 		release()
 		var maxErr *http.MaxBytesError
@@ -136,6 +136,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
+	stopReading(w)
 	s.reject(w, r, outcomeTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody), "")
 }
 

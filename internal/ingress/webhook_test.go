@@ -229,8 +229,11 @@ func TestBrokerOutageAnswers503ThenRecovers(t *testing.T) {
 			t.Errorf("POST %.10q with the broker stopped = %d (Retry-After %q), want 503 with Retry-After", b, res.status, res.header.Get("Retry-After"))
 		}
 	}
-	if res := h.get(t, "/readyz"); res.status != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz with the broker stopped = %d, want 503", res.status)
+	if res := h.get(t, "/readyz"); res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") != "5" || res.json(t)["status"] != "unavailable" {
+		t.Errorf("GET /readyz with the broker stopped = %d (Retry-After %q) %s, want 503 unavailable with Retry-After 5", res.status, res.header.Get("Retry-After"), res.body)
+	}
+	if h.logs.FilterFieldKey("not_ready").Len() == 0 {
+		t.Error("GET /readyz with the broker stopped logged no not_ready reason")
 	}
 	h.nats.Restart()
 	var res response

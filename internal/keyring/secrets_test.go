@@ -1,4 +1,4 @@
-package storylane_test
+package keyring_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 )
 
 func TestSecretsFromList(t *testing.T) {
@@ -22,7 +22,7 @@ func TestSecretsFromList(t *testing.T) {
 		{"\tpass word\t", []string{"pass word"}},
 	}
 	for _, tt := range tests {
-		if got, err := storylane.SecretsFromList(tt.in); err != nil || !slices.Equal(got, tt.want) {
+		if got, err := keyring.SecretsFromList(tt.in); err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("SecretsFromList(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
@@ -41,7 +41,7 @@ func TestSecretsFromLines(t *testing.T) {
 		{"ünïcode-€\n", []string{"ünïcode-€"}},
 	}
 	for _, tt := range tests {
-		if got, err := storylane.SecretsFromLines([]byte(tt.in)); err != nil || !slices.Equal(got, tt.want) {
+		if got, err := keyring.SecretsFromLines([]byte(tt.in)); err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("SecretsFromLines(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
@@ -66,15 +66,15 @@ func TestSecretsRefuseInvisibleCharacters(t *testing.T) {
 		{"s3cret\xff", "line 1: invisible character in a webhook secret: a byte that is not UTF-8 at its end"},
 	}
 	for _, tt := range tests {
-		got, err := storylane.SecretsFromLines([]byte(tt.in))
-		if !errors.Is(err, storylane.ErrInvisibleInSecret) || err.Error() != tt.want {
+		got, err := keyring.SecretsFromLines([]byte(tt.in))
+		if !errors.Is(err, keyring.ErrInvisibleInSecret) || err.Error() != tt.want {
 			t.Errorf("SecretsFromLines(%q) = %q, %v; want error %q", tt.in, got, err, tt.want)
 		}
 		if err != nil && strings.Contains(err.Error(), "s3") {
 			t.Errorf("SecretsFromLines(%q) error %q shows the secret", tt.in, err)
 		}
 	}
-	if _, err := storylane.SecretsFromList("one,\uFEFFtwo"); err == nil || !strings.HasPrefix(err.Error(), "item 2: ") {
+	if _, err := keyring.SecretsFromList("one,\uFEFFtwo"); err == nil || !strings.HasPrefix(err.Error(), "item 2: ") {
 		t.Errorf("SecretsFromList(BOM in the second item) = %v, want an error naming item 2", err)
 	}
 }

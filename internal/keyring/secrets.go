@@ -1,4 +1,7 @@
-package storylane
+// Package keyring loads the webhook secrets, from the environment or a file,
+// and keeps those of a file current while the process runs, so a secret is
+// rotated without a restart. Verifying a signature with them is storylane's.
+package keyring
 
 import (
 	"errors"
