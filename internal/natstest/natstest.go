@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // Server is an embedded JetStream server owned by one test.
@@ -84,12 +85,8 @@ func (s *Server) Conn(tb testing.TB) *nats.Conn {
 // restart: requests fail at once while a connection is reconnecting.
 func waitConnected(tb testing.TB, nc *nats.Conn) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !nc.IsConnected() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("natstest: no connection to %s", nc.ConnectedUrlRedacted())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll.Within(10*time.Second, nc.IsConnected) {
+		tb.Fatalf("natstest: no connection to %s", nc.ConnectedUrlRedacted())
 	}
 }
 
