@@ -47,9 +47,6 @@ func (s *Server) start() {
 // URL is the client URL, stable across restarts.
 func (s *Server) URL() string { return "nats://" + s.addr }
 
-// DataDir is where the server keeps its JetStream files.
-func (s *Server) DataDir() string { return s.dir }
-
 // Stop shuts the server down; stopping a stopped server does nothing.
 func (s *Server) Stop() {
 	if s.ns == nil {
