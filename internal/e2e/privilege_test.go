@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // violations connects as user and collects the permission errors the
@@ -125,7 +126,7 @@ func TestLeastPrivilege(t *testing.T) {
 			known++
 		}
 	}
-	waitFor(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, c.admin(), "lead-sync")) == known })
+	poll.Eventually(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, c.admin(), "lead-sync")) == known })
 	sync1.Signal(t, syscall.SIGTERM)
 	sync1.Exit(t)
 	mu.Lock()
@@ -151,7 +152,7 @@ func TestLeastPrivilege(t *testing.T) {
 		if slices.Contains(args, "--replay") && p.Logs.Find("the replay's ordered consumer stopped; the durable takes over") == nil {
 			t.Errorf("session-archive --replay as its user did not fall back to its durable:\n%s", p.Logs)
 		}
-		waitFor(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
+		poll.Eventually(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
 		p.Signal(t, syscall.SIGTERM)
 		if code := p.Exit(t); code != 0 {
 			t.Errorf("session-archive %v as its user exited %d:\n%s", args, code, p.Logs)
