@@ -201,14 +201,15 @@ func (c *cluster) failover(js jetstream.JetStream, l *load, victim int) <-chan i
 	served := make(chan int, 1)
 	go func() {
 		n := 0
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		// Past 60 s it is started again all the same; the caller checks what
+		// was stored meanwhile.
+		poll.Within(60*time.Second, func() bool {
 			name, ok := c.currentLeader(js)
 			// Down for at least two seconds, long enough for the others to
 			// store without it and for it to have something to catch up on.
-			if n = l.successesSince(down); ok && name != c.nodes[victim].name && n >= 20 && time.Since(down) > 2*time.Second {
-				break
-			}
-		}
+			n = l.successesSince(down)
+			return ok && name != c.nodes[victim].name && n >= 20 && time.Since(down) > 2*time.Second
+		})
 		c.start(victim)
 		served <- n
 	}()

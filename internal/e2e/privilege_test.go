@@ -46,17 +46,16 @@ func connectAs(t *testing.T, c *cluster, user string) *violations {
 
 // refused reports whether the server refused an action on subject.
 func (v *violations) refused(subject string) bool {
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	return poll.Within(2*time.Second, func() bool {
 		v.mu.Lock()
+		defer v.mu.Unlock()
 		for _, e := range v.errs {
 			if strings.Contains(e, "Permissions Violation") && strings.Contains(e, subject) {
-				v.mu.Unlock()
 				return true
 			}
 		}
-		v.mu.Unlock()
-	}
-	return false
+		return false
+	})
 }
 
 // tryAll publishes to each subject (a subscription for those starting with
