@@ -20,6 +20,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -109,16 +110,6 @@ func (f fixture) args(target string, extra ...string) []string {
 	return append([]string{"--nats-url", f.nats.URL(), "--target-url", target, "--backoff", "20ms,50ms"}, extra...)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("after 20s, still not %s", what)
-}
-
 func TestEveryKnownSessionArrivesOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -126,7 +117,7 @@ func TestEveryKnownSessionArrivesOnce(t *testing.T) {
 	r := clitest.Start(t, run, f.args(url), nil)
 	r.Logs.Wait(t, "consuming")
 	known, unknown := f.publish(t, 0, 40)
-	eventually(t, "all known sessions accepted", func() bool {
+	poll.Eventually(t, "all known sessions accepted", 20*time.Second, func() bool {
 		accepted, _ := target.snapshot()
 		return len(accepted) == len(known)
 	})
@@ -216,7 +207,7 @@ func TestAdminListener(t *testing.T) {
 		}
 	}
 	f.nats.Stop()
-	eventually(t, "readyz to turn 503 without the broker", func() bool {
+	poll.Eventually(t, "readyz to turn 503 without the broker", 20*time.Second, func() bool {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -311,7 +302,7 @@ func TestRedriveForwardsNoForgedDeadLetter(t *testing.T) {
 func waitDeadLetters(t *testing.T, f fixture, n int) []*jetstream.RawStreamMsg {
 	t.Helper()
 	var dead []*jetstream.RawStreamMsg
-	eventually(t, "every known session dead-lettered", func() bool {
+	poll.Eventually(t, "every known session dead-lettered", 20*time.Second, func() bool {
 		dead = dead[:0]
 		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
 			if m.Subject == f.stream.Subjects.DeadLetter("lead-sync") {

@@ -21,6 +21,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -144,16 +145,6 @@ func (f fixture) deadLetters(t *testing.T) []*jetstream.RawStreamMsg {
 	return out
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("after 20s, still not %s", what)
-}
-
 func checkExactlyOnce(t *testing.T, got map[string]map[string]int, ids []string) {
 	t.Helper()
 	if len(got) != len(ids) {
@@ -178,7 +169,7 @@ func TestArchivesEverySessionOnce(t *testing.T) {
 	ids := f.publish(t, 0, 30)
 	r := f.start(t)
 	ids = append(ids, f.publish(t, 30, 30)...)
-	eventually(t, "60 events archived", func() bool { return len(f.archived(t)) == 60 })
+	poll.Eventually(t, "60 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 60 })
 	if err := r.Stop(t); err != nil {
 		t.Errorf("session-archive after stop = %v, want nil", err)
 	}
@@ -192,7 +183,7 @@ func TestArchivesEverySessionOnce(t *testing.T) {
 	// Restarted, it goes on where it stopped.
 	f.start(t)
 	ids = append(ids, f.publish(t, 60, 10)...)
-	eventually(t, "70 events archived", func() bool { return len(f.archived(t)) == 70 })
+	poll.Eventually(t, "70 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 70 })
 	checkExactlyOnce(t, f.archived(t), ids)
 }
 
@@ -226,7 +217,7 @@ func TestFilesAbsurdYearsByTheirReceipt(t *testing.T) {
 		}
 	}
 	r := f.start(t)
-	eventually(t, "3 events archived", func() bool { return len(f.archived(t)) == 3 })
+	poll.Eventually(t, "3 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 3 })
 	r.Stop(t)
 	check("durable")
 
@@ -245,7 +236,7 @@ func TestDeadLettersDataThatIsNotJSON(t *testing.T) {
 	f.publishBroken(t)
 	ids := f.publish(t, 0, 3)
 	f.start(t)
-	eventually(t, "3 events archived and 1 dead-lettered", func() bool {
+	poll.Eventually(t, "3 events archived and 1 dead-lettered", 20*time.Second, func() bool {
 		return len(f.archived(t)) == 3 && len(f.deadLetters(t)) == 1
 	})
 	checkExactlyOnce(t, f.archived(t), ids)
@@ -259,7 +250,7 @@ func TestReplayRebuildsTheArchive(t *testing.T) {
 	f := newFixture(t)
 	r := f.start(t)
 	ids := f.publish(t, 0, 20)
-	eventually(t, "20 events archived", func() bool { return len(f.archived(t)) == 20 })
+	poll.Eventually(t, "20 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 20 })
 	r.Stop(t)
 
 	// One day is lost.
@@ -278,13 +269,13 @@ func TestReplayRebuildsTheArchive(t *testing.T) {
 	// The durable, which had settled all 20, goes on where it was, and on
 	// after a restart without --replay.
 	ids = append(ids, f.publish(t, 20, 5)...)
-	eventually(t, "25 events archived", func() bool { return len(f.archived(t)) == 25 })
+	poll.Eventually(t, "25 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 25 })
 	if err := r.Stop(t); err != nil {
 		t.Fatalf("session-archive --replay after stop = %v, want nil", err)
 	}
 	f.start(t)
 	ids = append(ids, f.publish(t, 25, 5)...)
-	eventually(t, "30 events archived", func() bool { return len(f.archived(t)) == 30 })
+	poll.Eventually(t, "30 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 30 })
 	checkExactlyOnce(t, f.archived(t), ids)
 	// Delivered by the durable: the first 20 and the 10 after, not the 20
 	// again.
@@ -304,7 +295,7 @@ func TestReplayStartsANewDurablePastWhatItRead(t *testing.T) {
 	r := f.start(t, "--replay")
 	checkExactlyOnce(t, f.archived(t), ids)
 	ids = append(ids, f.publish(t, 20, 5)...)
-	eventually(t, "25 events archived", func() bool { return len(f.archived(t)) == 25 })
+	poll.Eventually(t, "25 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 25 })
 	checkExactlyOnce(t, f.archived(t), ids)
 	if info, err := f.js.Consumer(t.Context(), f.stream.Name, "session-archive"); err != nil {
 		t.Fatal(err)
@@ -318,7 +309,7 @@ func TestReplayStartsANewDurablePastWhatItRead(t *testing.T) {
 	}
 	f.start(t)
 	ids = append(ids, f.publish(t, 25, 5)...)
-	eventually(t, "30 events archived", func() bool { return len(f.archived(t)) == 30 })
+	poll.Eventually(t, "30 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 30 })
 	checkExactlyOnce(t, f.archived(t), ids)
 }
 
@@ -333,7 +324,7 @@ func TestReplayLeavesWhatItCannotArchiveToTheDurable(t *testing.T) {
 		read["not_archivable"] != float64(1) || read["first_not_archived"] != float64(ack.Sequence) {
 		t.Errorf("replay logged %v, want 6 events read, 1 left over, and a new durable from %d", read, ack.Sequence)
 	}
-	eventually(t, "6 events archived and 1 dead-lettered", func() bool {
+	poll.Eventually(t, "6 events archived and 1 dead-lettered", 20*time.Second, func() bool {
 		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == 1
 	})
 	checkExactlyOnce(t, f.archived(t), ids)
@@ -353,7 +344,7 @@ func TestReplayOverADeliverNewDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.start(t, "--replay")
-	eventually(t, "6 events archived and 1 dead-lettered", func() bool {
+	poll.Eventually(t, "6 events archived and 1 dead-lettered", 20*time.Second, func() bool {
 		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == 1
 	})
 	checkExactlyOnce(t, f.archived(t), ids)
@@ -373,7 +364,7 @@ func TestReplayKeepsADeliverNewDurable(t *testing.T) {
 	f.start(t, "--replay")
 	checkExactlyOnce(t, f.archived(t), ids)
 	ids = append(ids, f.publish(t, 3, 2)...)
-	eventually(t, "5 events archived", func() bool { return len(f.archived(t)) == 5 })
+	poll.Eventually(t, "5 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 5 })
 	checkExactlyOnce(t, f.archived(t), ids)
 }
 
@@ -397,7 +388,7 @@ func TestArchiveIsPrivate(t *testing.T) {
 			ids := f.publish(t, 0, 3)
 			r := clitest.Start(t, run, []string{"--nats-url", f.nats.URL(), "--dir", f.dir}, c.vars)
 			r.Logs.Wait(t, "consuming")
-			eventually(t, "3 events archived", func() bool { return len(f.archived(t)) == 3 })
+			poll.Eventually(t, "3 events archived", 20*time.Second, func() bool { return len(f.archived(t)) == 3 })
 			if err := r.Stop(t); err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/jsontest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -99,7 +100,7 @@ func TestArchiveLinesAreStrictJSON(t *testing.T) {
 	f.publishHostile(t)
 	ids := f.publish(t, 0, 6)
 	r := f.start(t)
-	eventually(t, "6 events archived and the hostile ones dead-lettered", func() bool {
+	poll.Eventually(t, "6 events archived and the hostile ones dead-lettered", 20*time.Second, func() bool {
 		return len(f.archived(t)) == 6 && len(f.deadLetters(t)) == len(hostileData)
 	})
 	checkExactlyOnce(t, f.archived(t), ids)

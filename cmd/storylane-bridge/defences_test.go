@@ -19,6 +19,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/internal/tlstest"
 )
@@ -80,12 +81,12 @@ func TestSecretFileReloads(t *testing.T) {
 		t.Fatalf("POST signed with a secret not yet configured = %d, want 401", a.status)
 	}
 	replaceFile(t, file, "new-secret\nold-secret\n")
-	waitUntil(t, "the new secret accepted", func() bool { return post(t, url, body, "new-secret").status == http.StatusOK })
+	poll.Eventually(t, "the new secret accepted", 15*time.Second, func() bool { return post(t, url, body, "new-secret").status == http.StatusOK })
 	if a := post(t, url, []byte(`{"id":"still-old"}`), "old-secret"); a.status != http.StatusOK {
 		t.Errorf("POST signed with the old secret during rotation = %d, want 200", a.status)
 	}
 	replaceFile(t, file, "\n") // a broken file keeps the secrets in use
-	waitUntil(t, "the broken file noticed", func() bool {
+	poll.Eventually(t, "the broken file noticed", 15*time.Second, func() bool {
 		_, m := get(t, admin+"/metrics")
 		return strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`)
 	})
@@ -193,7 +194,7 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 		t.Errorf("POST with the secret of the refused file = %d, want 401", a.status)
 	}
 	replaceFile(t, file, "rotated\r\nin-use\r\n")
-	waitUntil(t, "the fixed file reloaded", func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
+	poll.Eventually(t, "the fixed file reloaded", 15*time.Second, func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
 }
 
 // TestHeadersTooLargeAnswerJSON: headers over --max-header-bytes get a 431
@@ -232,16 +233,6 @@ func replaceFile(t *testing.T, file, content string) {
 	if err := os.Rename(tmp, file); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("after 15s, still not %s", what)
 }
 
 // TestRunReturnsWhenItCannotListen: with a secret file being watched, an

@@ -43,10 +43,6 @@ func startBridge(t *testing.T) (string, *natstest.Server, jetstream.JetStream) {
 	return b.URL, b.NATS, b.JS
 }
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
-
 // Both targets, one command: every request is stored, the bridge's events
 // and the direct ones alike, and the results come as a table and JSON.
 func TestLoadBridgeAndDirect(t *testing.T) {
@@ -54,7 +50,7 @@ func TestLoadBridgeAndDirect(t *testing.T) {
 	url, srv, js := startBridge(t)
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"--url", url, "--direct", "--nats-url", srv.URL(), "--requests", "120", "--concurrency", "6",
-		"--duration", "1m", "--pid", strconv.Itoa(os.Getpid()), "--json", "-"}, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
+		"--duration", "1m", "--pid", strconv.Itoa(os.Getpid()), "--json", "-"}, clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
 	if err != nil {
 		t.Fatalf("run = %v\n%s", err, out.String())
 	}
@@ -96,7 +92,7 @@ func TestOpenLoop(t *testing.T) {
 	url, _, js := startBridge(t)
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"--url", url, "--mode", "open", "--rate", "100", "--duration", "1s", "--concurrency", "8", "--json", "-"},
-		env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
+		clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +108,12 @@ func TestUsageErrors(t *testing.T) {
 		{"--mode", "sideways"}, {"--concurrency", "0"}, {"--known-ratio", "2"}, {"--url", ""}, {"--payload-bytes", "10"},
 		{"--max-error-rate", "1.5"}, {"--max-error-rate", "-0.1"}, {"--max-error-rate", "NaN"},
 	} {
-		err := run(context.Background(), args, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s"}), &bytes.Buffer{})
+		err := run(context.Background(), args, clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s"}), &bytes.Buffer{})
 		if !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("run(%v) = %v, want a usage error", args, err)
 		}
 	}
-	err := run(context.Background(), []string{"--url", "http://127.0.0.1:1/x", "--requests", "1"}, env(nil), &bytes.Buffer{})
+	err := run(context.Background(), []string{"--url", "http://127.0.0.1:1/x", "--requests", "1"}, clitest.Env(nil), &bytes.Buffer{})
 	if !errors.Is(err, cli.ErrUsage) {
 		t.Errorf("run without a secret = %v, want a usage error", err)
 	}
@@ -144,7 +140,7 @@ func TestFailedRequestsFailTheRun(t *testing.T) {
 	}{{"0", 1}, {"0.2", 1}, {"0.25", 0}} {
 		var out bytes.Buffer
 		err := run(context.Background(), []string{"--url", srv.URL, "--requests", "40", "--concurrency", "1", "--duration", "1m",
-			"--max-error-rate", tt.maxRate, "--json", "-"}, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
+			"--max-error-rate", tt.maxRate, "--json", "-"}, clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": secret}), &out)
 		if got := cli.Exit(io.Discard, "storylane-loadgen", err); got != tt.exit {
 			t.Errorf("run(--max-error-rate %s) = %v, exit %d; want exit %d (10 of 40 failed)", tt.maxRate, err, got, tt.exit)
 		}

@@ -31,16 +31,12 @@ func startBridge(t *testing.T, secret string) (string, jetstream.JetStream) {
 	return b.URL, b.JS
 }
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
-
 func TestSendSamples(t *testing.T) {
 	t.Parallel()
 	url, js := startBridge(t, "s3cret")
 	for i, sample := range []string{"known", "unknown"} {
 		var out bytes.Buffer
-		err := run(context.Background(), []string{"--url", url, "--sample", sample}, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s3cret,older"}), &out)
+		err := run(context.Background(), []string{"--url", url, "--sample", sample}, clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s3cret,older"}), &out)
 		if err != nil {
 			t.Fatalf("storylane-send --sample %s = %v; printed %s", sample, err, out.String())
 		}
@@ -62,7 +58,7 @@ func TestSendFileWithSecretFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "secrets"), []byte("from-file\nolder\n"), 0o600)
 	var out bytes.Buffer
 	args := []string{"--url", url, "--file", filepath.Join(dir, "payload.json"), "--secret-file", filepath.Join(dir, "secrets")}
-	if err := run(context.Background(), args, env(nil), &out); err != nil {
+	if err := run(context.Background(), args, clitest.Env(nil), &out); err != nil {
 		t.Fatalf("storylane-send --file = %v; printed %s", err, out.String())
 	}
 	msgs := natstest.Messages(t, js, "STORYLANE")
@@ -75,7 +71,7 @@ func TestSendReportsRejection(t *testing.T) {
 	t.Parallel()
 	url, _ := startBridge(t, "right")
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"--url", url}, env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "wrong"}), &out)
+	err := run(context.Background(), []string{"--url", url}, clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "wrong"}), &out)
 	if err == nil || cli.Exit(&bytes.Buffer{}, "x", err) != 1 || !strings.Contains(out.String(), "401") {
 		t.Errorf("storylane-send with the wrong secret = %v, printed %q; want exit 1 and the 401 answer", err, out.String())
 	}
@@ -92,11 +88,11 @@ func TestSendUsageErrors(t *testing.T) {
 		"missing file": {[]string{"--file", "/nonexistent/payload.json"}, map[string]string{"STORYLANE_WEBHOOK_SECRET": "x"}},
 	}
 	for name, tt := range tests {
-		if err := run(context.Background(), tt.args, env(tt.vars), &bytes.Buffer{}); !errors.Is(err, cli.ErrUsage) {
+		if err := run(context.Background(), tt.args, clitest.Env(tt.vars), &bytes.Buffer{}); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("storylane-send (%s) = %v, want an error wrapping ErrUsage", name, err)
 		}
 	}
-	if err := run(context.Background(), []string{"-h"}, env(nil), &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
+	if err := run(context.Background(), []string{"-h"}, clitest.Env(nil), &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("storylane-send -h = %v, want flag.ErrHelp", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/tlstest"
 )
 
@@ -40,12 +41,7 @@ func connected(t *testing.T, cfg broker.ConnConfig) bool {
 		t.Fatalf("Connect(%+v) = %v", cfg, err)
 	}
 	defer nc.Close()
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if nc.IsConnected() {
-			return true
-		}
-	}
-	return false
+	return poll.Within(time.Second, nc.IsConnected)
 }
 
 func TestConnectWithUserPassword(t *testing.T) {

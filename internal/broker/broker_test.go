@@ -18,6 +18,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -146,12 +147,10 @@ func TestPublishFailsWhileBrokerDownThenRecovers(t *testing.T) {
 	}
 	srv.Restart()
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err = p.Publish(ctx(t), &nats.Msg{Subject: "storylane.session.known", Data: []byte("y")}); err == nil {
-			break
-		}
-	}
-	if err != nil {
+	if !poll.Within(10*time.Second, func() bool {
+		_, err = p.Publish(ctx(t), &nats.Msg{Subject: "storylane.session.known", Data: []byte("y")})
+		return err == nil
+	}) {
 		t.Fatalf("Publish after the broker restarted = %v, want nil", err)
 	}
 	if err := p.Ready(ctx(t)); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // runKeeper starts a keeper of the default stream over js, running until
@@ -29,16 +30,6 @@ func runKeeper(t *testing.T, js jetstream.JetStream) *broker.StreamKeeper {
 
 func event(id string) *nats.Msg {
 	return &nats.Msg{Subject: "storylane.session.known", Data: []byte(`{"id":"` + id + `"}`), Header: nats.Header{"Nats-Msg-Id": {id}}}
-}
-
-// eventually polls cond every 20 ms for up to limit.
-func eventually(limit time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }
 
 func TestKeeperRecreatesADeletedStreamForThePublish(t *testing.T) {
@@ -93,7 +84,7 @@ func TestKeeperRecreatesAStreamThatReadinessFindsMissing(t *testing.T) {
 	if err := k.Ready(ctx(t)); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("Ready() right after the delete = %v, want stream not found", err)
 	}
-	if !eventually(5*time.Second, func() bool { return k.Ready(ctx(t)) == nil }) {
+	if !poll.Within(5*time.Second, func() bool { return k.Ready(ctx(t)) == nil }) {
 		t.Errorf("Ready() = %v 5s after it found the stream missing, want nil: the stream re-created", k.Ready(ctx(t)))
 	}
 }
@@ -126,7 +117,7 @@ func TestKeeperUnhealthyWhenItMayNotCreateTheStream(t *testing.T) {
 	if err == nil {
 		t.Fatal("Publish with the stream deleted and no right to create it = nil error, want an error")
 	}
-	if !eventually(15*time.Second, func() bool { return k.Healthy(ctx(t)) != nil }) {
+	if !poll.Within(15*time.Second, func() bool { return k.Healthy(ctx(t)) != nil }) {
 		t.Fatal("Healthy() = nil 15s after the stream was deleted, want an error: the bridge may not re-create it")
 	}
 	if err := k.Healthy(ctx(t)); !errors.Is(err, nats.ErrPermissionViolation) {
@@ -135,7 +126,7 @@ func TestKeeperUnhealthyWhenItMayNotCreateTheStream(t *testing.T) {
 	if _, err := broker.EnsureStream(ctx(t), adminJS, streamConfig()); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(30*time.Second, func() bool { return k.Healthy(ctx(t)) == nil }) {
+	if !poll.Within(30*time.Second, func() bool { return k.Healthy(ctx(t)) == nil }) {
 		t.Errorf("Healthy() = %v after an admin re-created the stream, want nil", k.Healthy(ctx(t)))
 	}
 }
@@ -147,7 +138,7 @@ func authJetStream(t *testing.T, addr, user string) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if !eventually(5*time.Second, nc.IsConnected) {
+	if !poll.Within(5*time.Second, nc.IsConnected) {
 		t.Fatalf("%s: not connected", user)
 	}
 	js, err := jetstream.New(nc)

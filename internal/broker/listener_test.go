@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // guarded starts an embedded server whose listener is guarded by access,
@@ -75,21 +76,20 @@ func dial(t *testing.T, ns *broker.Embedded, opts ...nats.Option) (*client, erro
 // violated waits up to two seconds for the server to report a permissions
 // violation on subject.
 func (c *client) violated(subject string) bool {
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	return poll.Within(2*time.Second, func() bool {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		for _, e := range c.errs {
 			// A subscription's violation is named "Subscription to" and
 			// its subject: not to be taken for a publish's.
 			sub, isSub := strings.CutPrefix(subject, "Subscription to ")
 			if isSub && strings.Contains(e, `Permissions Violation for Subscription to "`+sub+`"`) ||
 				!isSub && strings.Contains(e, "Permissions Violation") && strings.Contains(e, `"`+subject+`"`) {
-				c.mu.Unlock()
 				return true
 			}
 		}
-		c.mu.Unlock()
-	}
-	return false
+		return false
+	})
 }
 
 func short(t *testing.T) context.Context {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // frozenPath is a client connected to one server through two proxies, of
@@ -38,7 +39,7 @@ func connectThroughProxies(t *testing.T, cfg broker.ConnConfig) *frozenPath {
 		t.Cleanup(p.Close)
 	}
 	f.nc = nc
-	waitFor(t, "a connection", func() bool { return nc.IsConnected() })
+	poll.Eventually(t, "a connection", 10*time.Second, func() bool { return nc.IsConnected() })
 	return f
 }
 
@@ -55,15 +56,6 @@ func (f *frozenPath) freeze(t *testing.T) string {
 	}
 	t.Fatalf("connected to %s, through neither proxy", url)
 	return ""
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 10s", what)
-		}
-	}
 }
 
 // TestSilentServerIsLeft freezes the path to the server the client uses:
@@ -113,7 +105,7 @@ func TestSilentServerIsLeft(t *testing.T) {
 					_ = f.nc.Publish("load.x", body)
 				}
 			}()
-			waitFor(t, "reconnection through the other proxy", func() bool {
+			poll.Eventually(t, "reconnection through the other proxy", 10*time.Second, func() bool {
 				return f.nc.IsConnected() && f.nc.ConnectedUrl() != frozen
 			})
 			took := time.Since(start)

@@ -18,10 +18,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 )
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
-
 func TestParsePrecedence(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -40,7 +36,7 @@ func TestParsePrecedence(t *testing.T) {
 		var thing string
 		f := cli.NewFlagSet("test", "a test", io.Discard)
 		f.StringVar(&thing, "thing", "THING", "default", "a thing")
-		if err := f.Parse(tt.args, env(tt.vars)); err != nil {
+		if err := f.Parse(tt.args, clitest.Env(tt.vars)); err != nil {
 			t.Fatalf("Parse(%s) = %v", tt.name, err)
 		}
 		if thing != tt.want {
@@ -63,7 +59,7 @@ func TestParseTypedVariables(t *testing.T) {
 	f.Int64Var(&n, "size", "SIZE", 1, "")
 	f.BoolVar(&b, "on", "ON", false, "")
 	vars := map[string]string{"WAIT": "90s", "COUNT": "3", "SIZE": "4096", "ON": "true"}
-	if err := f.Parse(nil, env(vars)); err != nil {
+	if err := f.Parse(nil, clitest.Env(vars)); err != nil {
 		t.Fatal(err)
 	}
 	if d != 90*time.Second || i != 3 || n != 4096 || !b {
@@ -72,7 +68,7 @@ func TestParseTypedVariables(t *testing.T) {
 	f = cli.NewFlagSet("test", "a test", io.Discard)
 	f.DurationVar(&d, "wait", "WAIT", time.Second, "")
 	f.IntVar(&i, "count", "COUNT", 1, "")
-	err := f.Parse(nil, env(map[string]string{"WAIT": "soon", "COUNT": "many"}))
+	err := f.Parse(nil, clitest.Env(map[string]string{"WAIT": "soon", "COUNT": "many"}))
 	if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), "WAIT") || !strings.Contains(err.Error(), "COUNT") {
 		t.Errorf("Parse(bad env) = %v, want a usage error naming WAIT and COUNT", err)
 	}
@@ -85,7 +81,7 @@ func TestHelp(t *testing.T) {
 	f := cli.NewFlagSet("tool", "Does a thing.", &out)
 	f.StringVar(&s, "target", "TOOL_TARGET", "x", "where the thing goes")
 	f.EnvOnly("TOOL_SECRET", "the secret")
-	if err := f.Parse([]string{"--help"}, env(nil)); !errors.Is(err, flag.ErrHelp) {
+	if err := f.Parse([]string{"--help"}, clitest.Env(nil)); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("Parse(--help) = %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{"Usage: tool", "Does a thing.", "--target", "[$TOOL_TARGET]", "where the thing goes", `(default "x")`, "$TOOL_SECRET"} {
@@ -177,7 +173,7 @@ func TestNATSLivenessFlags(t *testing.T) {
 		var c broker.ConnConfig
 		f := cli.NewFlagSet("test", "a test", io.Discard)
 		f.NATS(&c, "")
-		err := f.Parse(tt.args, env(tt.vars))
+		err := f.Parse(tt.args, clitest.Env(tt.vars))
 		if tt.wantErr {
 			if !errors.Is(err, cli.ErrUsage) {
 				t.Errorf("Parse(%s) = %v, want a usage error", tt.name, err)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // RunFunc is the shape of every command's run.
@@ -52,13 +54,11 @@ func (l *Logs) Write(p []byte) (int, error) {
 // none comes within 15 seconds.
 func (l *Logs) Wait(t testing.TB, msg string) map[string]any {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if e := l.Find(msg); e != nil {
-			return e
-		}
+	var e map[string]any
+	if !poll.Within(15*time.Second, func() bool { e = l.Find(msg); return e != nil }) {
+		t.Fatalf("no %q log line after 15s; log:\n%s", msg, l.String())
 	}
-	t.Fatalf("no %q log line after 15s; log:\n%s", msg, l.String())
-	return nil
+	return e
 }
 
 // Find returns the first entry whose message is msg, or nil.

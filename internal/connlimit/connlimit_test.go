@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/tlstest"
 )
 
@@ -117,7 +118,7 @@ func (s *server) idle(t *testing.T, c net.Conn) {
 	if res, err := get(t, c, "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET / = %v, %v, want 200", res, err)
 	}
-	waitFor(t, "the connection idle", func() bool { return s.idleCount() > before })
+	poll.Eventually(t, "the connection idle", 5*time.Second, func() bool { return s.idleCount() > before })
 }
 
 func (s *server) idleCount() int {
@@ -140,16 +141,6 @@ func closed(c net.Conn) bool {
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !op.Timeout()
-}
-
-// waitFor polls cond for up to five seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // TestClosesTheHeaderlessConnectionFirst: a client sends its headers at
@@ -238,7 +229,7 @@ func TestClosesTheOldestHeaderlessConnection(t *testing.T) {
 	for i := range 3 {
 		// Served and held serving, so the next one must close another.
 		io.WriteString(dial(t, s.addr), "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
-		waitFor(t, "a request past the bound served", func() bool { return s.blocked.Load() == int32(i+1) })
+		poll.Eventually(t, "a request past the bound served", 5*time.Second, func() bool { return s.blocked.Load() == int32(i+1) })
 		if !closed(slow[i]) {
 			t.Errorf("slow connection %d still open, want the oldest closed first", i)
 		}
@@ -284,7 +275,7 @@ func TestRefusesOnlyWhenEveryConnectionServes(t *testing.T) {
 	for _, c := range busy {
 		io.WriteString(c, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
 	}
-	waitFor(t, "two serving", func() bool { return s.blocked.Load() == 2 })
+	poll.Eventually(t, "two serving", 5*time.Second, func() bool { return s.blocked.Load() == 2 })
 	c := dial(t, s.addr)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"+strings.Repeat("x", 4096))
@@ -351,7 +342,7 @@ func TestTracksTLSConnections(t *testing.T) {
 func TestWaitsAtTheGlobalBound(t *testing.T) {
 	s := start(t, Config{MaxConns: 2, NewGrace: 200 * time.Millisecond}, nil)
 	first, second := dial(t, s.addr), dial(t, s.addr)
-	waitFor(t, "two open", func() bool { return testutil.ToFloat64(s.metrics.open) == 2 })
+	poll.Eventually(t, "two open", 5*time.Second, func() bool { return testutil.ToFloat64(s.metrics.open) == 2 })
 	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET at the global bound = %v, %v, want 200 once room is made", res, err)
 	}

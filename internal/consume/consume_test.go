@@ -22,6 +22,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -121,16 +122,6 @@ func (r *recorder) total() int {
 	return len(r.attempts)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("after 15s, still not %s", what)
-}
-
 func consumerInfo(t *testing.T, e env, durable string) *jetstream.ConsumerInfo {
 	t.Helper()
 	c, err := e.js.Consumer(context.Background(), e.stream.Name, durable)
@@ -168,8 +159,8 @@ func TestAcksHandledEvents(t *testing.T) {
 	})
 	run(t, c)
 	ids := e.publish(t, 20)
-	eventually(t, "all 20 handled", func() bool { return rec.total() == 20 })
-	eventually(t, "all acknowledged", func() bool {
+	poll.Eventually(t, "all 20 handled", 15*time.Second, func() bool { return rec.total() == 20 })
+	poll.Eventually(t, "all acknowledged", 15*time.Second, func() bool {
 		info := consumerInfo(t, e, "acks")
 		return info.NumAckPending == 0 && info.NumPending == 0
 	})
@@ -197,7 +188,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 	})
 	run(t, c)
 	id := e.publish(t, 1)[0]
-	eventually(t, "handled three times", func() bool { return rec.count(id) == 3 })
+	poll.Eventually(t, "handled three times", 15*time.Second, func() bool { return rec.count(id) == 3 })
 	rec.mu.Lock()
 	times := rec.attempts[id]
 	rec.mu.Unlock()
@@ -206,7 +197,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 			t.Errorf("retry %d came %v after attempt %d, want at least the back-off %v", i+1, gap, i+1, want)
 		}
 	}
-	eventually(t, "acknowledged", func() bool { return consumerInfo(t, e, "retries").NumAckPending == 0 })
+	poll.Eventually(t, "acknowledged", 15*time.Second, func() bool { return consumerInfo(t, e, "retries").NumAckPending == 0 })
 	time.Sleep(300 * time.Millisecond)
 	if n := rec.count(id); n != 3 {
 		t.Errorf("handled %d times, want 3: success must end the retries", n)
@@ -225,7 +216,7 @@ func TestHonoursRetryAfter(t *testing.T) {
 	})
 	run(t, c)
 	id := e.publish(t, 1)[0]
-	eventually(t, "retried", func() bool { return rec.count(id) == 2 })
+	poll.Eventually(t, "retried", 15*time.Second, func() bool { return rec.count(id) == 2 })
 	rec.mu.Lock()
 	gap := rec.attempts[id][1].Sub(rec.attempts[id][0])
 	rec.mu.Unlock()
@@ -246,7 +237,7 @@ func TestDeadLettersWhenRetriesRunOut(t *testing.T) {
 	})
 	run(t, c)
 	id := e.publish(t, 1)[0]
-	eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "exhaust")) == 1 })
+	poll.Eventually(t, "dead-lettered", 15*time.Second, func() bool { return len(deadLetters(t, e, "exhaust")) == 1 })
 	dl := deadLetters(t, e, "exhaust")[0]
 	checkDeadLetter(t, dl, id, "3", "target keeps failing")
 	time.Sleep(300 * time.Millisecond)
@@ -268,7 +259,7 @@ func TestDeadLettersPermanentFailureAtOnce(t *testing.T) {
 	})
 	run(t, c)
 	id := e.publish(t, 1)[0]
-	eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "permanent")) == 1 })
+	poll.Eventually(t, "dead-lettered", 15*time.Second, func() bool { return len(deadLetters(t, e, "permanent")) == 1 })
 	checkDeadLetter(t, deadLetters(t, e, "permanent")[0], id, "1", "target says 400")
 	if n := rec.count(id); n != 1 {
 		t.Errorf("handled %d times, want 1", n)
@@ -303,7 +294,7 @@ func TestDeadLettersUndecodableMessages(t *testing.T) {
 			}
 			loseDeliveries(t, e, "undecodable", tc.lost)
 			run(t, c)
-			eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "undecodable")) == 1 })
+			poll.Eventually(t, "dead-lettered", 15*time.Second, func() bool { return len(deadLetters(t, e, "undecodable")) == 1 })
 			dl := deadLetters(t, e, "undecodable")[0]
 			if string(dl.Data) != "not an event" {
 				t.Errorf("dead letter data = %q, want the original %q", dl.Data, "not an event")
@@ -367,7 +358,7 @@ func TestDeadLettersAnEventWhoseLastAttemptWasLost(t *testing.T) {
 	for range batch.Messages() {
 	}
 	run(t, c)
-	eventually(t, "dead-lettered", func() bool { return len(deadLetters(t, e, "lost-attempt")) == 1 })
+	poll.Eventually(t, "dead-lettered", 15*time.Second, func() bool { return len(deadLetters(t, e, "lost-attempt")) == 1 })
 	checkDeadLetter(t, deadLetters(t, e, "lost-attempt")[0], id, "1", "no attempts left")
 	if rec.total() != 0 {
 		t.Error("the handler ran for an event with no attempts left")
@@ -421,7 +412,7 @@ func TestAsStoredHandsOverTheMessage(t *testing.T) {
 	for _, m := range natstest.Messages(t, e.js, e.stream.Name) {
 		stored[m.Header.Get("Nats-Msg-Id")] = m
 	}
-	eventually(t, "all 10 handled", func() bool {
+	poll.Eventually(t, "all 10 handled", 15*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == 10
@@ -472,7 +463,7 @@ func TestStartSeqAndAskingForAllAgain(t *testing.T) {
 	cfg := e.config("from-three")
 	cfg.StartSeq = 3
 	stop := run(t, newConsumer(t, e, cfg, h))
-	eventually(t, "events 3 to 5 handled", func() bool { return rec.total() == 3 })
+	poll.Eventually(t, "events 3 to 5 handled", 15*time.Second, func() bool { return rec.total() == 3 })
 	stop()
 	for i, id := range ids {
 		if got, want := rec.count(id), map[bool]int{true: 1, false: 0}[i >= 2]; got != want {
@@ -484,7 +475,7 @@ func TestStartSeqAndAskingForAllAgain(t *testing.T) {
 	cfg.StartSeq, cfg.DeliverAll = 0, true
 	run(t, newConsumer(t, e, cfg, h))
 	more := e.publish(t, 1)
-	eventually(t, "the next event handled", func() bool { return rec.count(more[0]) == 1 })
+	poll.Eventually(t, "the next event handled", 15*time.Second, func() bool { return rec.count(more[0]) == 1 })
 	if rec.total() != 4 {
 		t.Errorf("handled %d events, want 4", rec.total())
 	}

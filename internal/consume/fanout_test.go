@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestOneDurableSharesTheWork(t *testing.T) {
@@ -29,8 +30,8 @@ func TestOneDurableSharesTheWork(t *testing.T) {
 	run(t, newConsumer(t, e, cfg, handler("a")))
 	run(t, newConsumer(t, e, cfg, handler("b")))
 	ids := e.publish(t, 200)
-	eventually(t, "all 200 handled", func() bool { return rec.total() == 200 })
-	eventually(t, "all acknowledged", func() bool { return consumerInfo(t, e, "shared").NumAckPending == 0 })
+	poll.Eventually(t, "all 200 handled", 15*time.Second, func() bool { return rec.total() == 200 })
+	poll.Eventually(t, "all acknowledged", 15*time.Second, func() bool { return consumerInfo(t, e, "shared").NumAckPending == 0 })
 	per := map[string]int{}
 	for _, id := range ids {
 		if n := rec.count(id); n != 1 {
@@ -55,8 +56,8 @@ func TestDifferentDurablesEachGetEverything(t *testing.T) {
 	run(t, newConsumer(t, e, known, record(crm)))
 	run(t, newConsumer(t, e, e.config("archive"), record(archive)))
 	ids := e.publish(t, 30) // even ones known
-	eventually(t, "the archive got all 30", func() bool { return archive.total() == 30 })
-	eventually(t, "the crm got the 15 known", func() bool { return crm.total() == 15 })
+	poll.Eventually(t, "the archive got all 30", 15*time.Second, func() bool { return archive.total() == 30 })
+	poll.Eventually(t, "the crm got the 15 known", 15*time.Second, func() bool { return crm.total() == 15 })
 	for i, id := range ids {
 		if got, want := crm.count(id), 1-i%2; got != want {
 			t.Errorf("crm handled event %d %d times, want %d", i, got, want)
@@ -82,7 +83,7 @@ func TestShutdownFinishesHandlersInFlight(t *testing.T) {
 	})
 	stop := run(t, c)
 	e.publish(t, 20)
-	eventually(t, "5 handlers running", func() bool { return started.Load() == 5 })
+	poll.Eventually(t, "5 handlers running", 15*time.Second, func() bool { return started.Load() == 5 })
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
 	select {
@@ -112,7 +113,7 @@ func TestRedriveGivesDeadLettersOneMoreTry(t *testing.T) {
 	})
 	stop := run(t, c)
 	ids := e.publish(t, 4)
-	eventually(t, "4 dead letters", func() bool { return len(deadLetters(t, e, "crm")) == 4 })
+	poll.Eventually(t, "4 dead letters", 15*time.Second, func() bool { return len(deadLetters(t, e, "crm")) == 4 })
 	stop()
 
 	// The target is back for three of the four.
@@ -156,7 +157,7 @@ func deadLetterAll(t *testing.T, e env, cfg consume.Config, n int) []string {
 		return consume.Permanent(errors.New("target down"))
 	}))
 	ids := e.publish(t, n)
-	eventually(t, "all dead-lettered", func() bool { return len(deadLetters(t, e, cfg.Durable)) == n })
+	poll.Eventually(t, "all dead-lettered", 15*time.Second, func() bool { return len(deadLetters(t, e, cfg.Durable)) == n })
 	stop()
 	return ids
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // outcomes reads storylane_consumer_events_total of one consumer and outcome.
@@ -89,7 +90,7 @@ func TestRedriveRefusesForgedDeadLetters(t *testing.T) {
 	genuine := natstest.Publish(t, e.js, e.stream, natstest.SessionBody(1, true))
 	agedOut := natstest.Publish(t, e.js, e.stream, natstest.SessionBody(3, true))
 	natstest.Publish(t, e.js, e.stream, natstest.SessionBody(2, false))
-	eventually(t, "2 dead letters", func() bool { return len(deadLetters(t, e, "forged")) == 2 })
+	poll.Eventually(t, "2 dead letters", 15*time.Second, func() bool { return len(deadLetters(t, e, "forged")) == 2 })
 	stop()
 
 	byID := map[string]*jetstream.RawStreamMsg{}
@@ -186,7 +187,7 @@ func TestRefusesSubjectsOutsideTheFilter(t *testing.T) {
 	}
 	run(t, c)
 	known := natstest.Publish(t, e.js, e.stream, natstest.SessionBody(1, true))
-	eventually(t, "the known session handled", func() bool { return len(h.snapshot()[known]) == 1 })
+	poll.Eventually(t, "the known session handled", 15*time.Second, func() bool { return len(h.snapshot()[known]) == 1 })
 
 	info := consumerInfo(t, e, "repointed")
 	repointed := info.Config
@@ -196,8 +197,8 @@ func TestRefusesSubjectsOutsideTheFilter(t *testing.T) {
 	}
 	unknown := natstest.Publish(t, e.js, e.stream, natstest.SessionBody(2, false))
 	known2 := natstest.Publish(t, e.js, e.stream, natstest.SessionBody(3, true))
-	eventually(t, "the next known session handled", func() bool { return len(h.snapshot()[known2]) == 1 })
-	eventually(t, "the unknown session counted as refused", func() bool { return outcomes(t, reg, "repointed", "refused") == 1 })
+	poll.Eventually(t, "the next known session handled", 15*time.Second, func() bool { return len(h.snapshot()[known2]) == 1 })
+	poll.Eventually(t, "the unknown session counted as refused", 15*time.Second, func() bool { return outcomes(t, reg, "repointed", "refused") == 1 })
 	if got := h.snapshot(); len(got[unknown]) != 0 {
 		t.Errorf("handler saw %s on %s, outside the filter %v", unknown, e.stream.Subjects.Session(false), cfg.FilterSubjects)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestRecreatesADeletedDurable(t *testing.T) {
@@ -23,16 +24,16 @@ func TestRecreatesADeletedDurable(t *testing.T) {
 		return nil
 	}))
 	e.publish(t, 2)
-	eventually(t, "2 handled", func() bool { return rec.total() == 2 })
+	poll.Eventually(t, "2 handled", 15*time.Second, func() bool { return rec.total() == 2 })
 	if err := e.js.DeleteConsumer(context.Background(), e.stream.Name, "deleted"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the durable created again", func() bool {
+	poll.Eventually(t, "the durable created again", 15*time.Second, func() bool {
 		_, err := e.js.Consumer(context.Background(), e.stream.Name, "deleted")
 		return err == nil
 	})
 	e.publish(t, 2)
-	eventually(t, "events after the deletion handled", func() bool { return rec.total() == 4 })
+	poll.Eventually(t, "events after the deletion handled", 15*time.Second, func() bool { return rec.total() == 4 })
 }
 
 // TestWaitsForADeletedStream: while the stream is missing the consumer
@@ -52,12 +53,12 @@ func TestWaitsForADeletedStream(t *testing.T) {
 	}
 	run(t, c)
 	e.publish(t, 1)
-	eventually(t, "1 handled", func() bool { return rec.total() == 1 })
+	poll.Eventually(t, "1 handled", 15*time.Second, func() bool { return rec.total() == 1 })
 	if err := e.js.DeleteStream(context.Background(), e.stream.Name); err != nil {
 		t.Fatal(err)
 	}
 	const gone = "the stream is gone"
-	eventually(t, "the missing stream logged", func() bool { return logs.FilterMessageSnippet(gone).Len() > 0 })
+	poll.Eventually(t, "the missing stream logged", 15*time.Second, func() bool { return logs.FilterMessageSnippet(gone).Len() > 0 })
 	time.Sleep(2 * time.Second) // several more attempts: 0.1 s doubling to 2 s
 	if n := logs.FilterMessageSnippet(gone).Len(); n != 1 {
 		t.Errorf("lines logged while the stream was missing = %d, want 1 (at a bounded rate): %v", n, logs.All())
@@ -66,10 +67,10 @@ func TestWaitsForADeletedStream(t *testing.T) {
 		t.Fatalf("Stream(%s) = %v, want %v: nothing may create it but its owner", e.stream.Name, err, jetstream.ErrStreamNotFound)
 	}
 	natstest.DefaultStream(t, e.js)
-	eventually(t, "the durable created again", func() bool {
+	poll.Eventually(t, "the durable created again", 15*time.Second, func() bool {
 		_, err := e.js.Consumer(context.Background(), e.stream.Name, "streamless")
 		return err == nil
 	})
 	e.publish(t, 2)
-	eventually(t, "events after the stream came back handled", func() bool { return rec.total() == 3 })
+	poll.Eventually(t, "events after the stream came back handled", 15*time.Second, func() bool { return rec.total() == 3 })
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // parseProcess reads a consumer binary's flags as one would.
@@ -80,7 +82,7 @@ func TestProcessConsumesAndIsReady(t *testing.T) {
 	r := clitest.Start(t, process(&handled), []string{"--nats-url", srv.URL(), "--admin-listen", "127.0.0.1:0"}, nil)
 	addr := r.Logs.Wait(t, "admin listening")["addr"].(string)
 	r.Logs.Wait(t, "consuming")
-	eventually(t, "the 3 events handled", func() bool { return handled.Load() == 3 })
+	poll.Eventually(t, "the 3 events handled", 15*time.Second, func() bool { return handled.Load() == 3 })
 	res, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)

@@ -6,12 +6,14 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // memSink keeps a replay's events in memory, refusing those whose id is in
@@ -96,7 +98,7 @@ func TestReplayThenTheDurable(t *testing.T) {
 		}
 		more := e.publish(t, 1)
 		stop := run(t, c)
-		eventually(t, "the event after the replay handled", func() bool { return rec.count(more[0]) == 1 })
+		poll.Eventually(t, "the event after the replay handled", 15*time.Second, func() bool { return rec.count(more[0]) == 1 })
 		stop()
 		wantHandled := 1 + len(ids) - int(firstNotKept) + 1
 		if rec.total() != wantHandled {

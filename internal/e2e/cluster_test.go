@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // natsConf is the node configuration of deploy/nats, used as it ships.
@@ -113,7 +114,7 @@ func (c *cluster) waitHealthy() {
 func (c *cluster) waitNode(i int) {
 	c.t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", c.nodes[i].monit)
-	waitFor(c.t, c.nodes[i].name+" healthy", 60*time.Second, func() bool {
+	poll.Eventually(c.t, c.nodes[i].name+" healthy", 60*time.Second, func() bool {
 		res, err := http.Get(url)
 		if err != nil {
 			return false
@@ -164,7 +165,7 @@ func (c *cluster) admin() jetstream.JetStream {
 func streamInfo(t *testing.T, js jetstream.JetStream, stream string) *jetstream.StreamInfo {
 	t.Helper()
 	var info *jetstream.StreamInfo
-	waitFor(t, "stream "+stream+" info", 60*time.Second, func() bool {
+	poll.Eventually(t, "stream "+stream+" info", 60*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, stream)
@@ -200,14 +201,15 @@ func (c *cluster) failover(js jetstream.JetStream, l *load, victim int) <-chan i
 	served := make(chan int, 1)
 	go func() {
 		n := 0
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		// Past 60 s it is started again all the same; the caller checks what
+		// was stored meanwhile.
+		poll.Within(60*time.Second, func() bool {
 			name, ok := c.currentLeader(js)
 			// Down for at least two seconds, long enough for the others to
 			// store without it and for it to have something to catch up on.
-			if n = l.successesSince(down); ok && name != c.nodes[victim].name && n >= 20 && time.Since(down) > 2*time.Second {
-				break
-			}
-		}
+			n = l.successesSince(down)
+			return ok && name != c.nodes[victim].name && n >= 20 && time.Since(down) > 2*time.Second
+		})
 		c.start(victim)
 		served <- n
 	}()
@@ -230,7 +232,7 @@ func (c *cluster) leader(js jetstream.JetStream) int {
 // waitCaughtUp waits until every replica of the stream is current.
 func (c *cluster) waitCaughtUp(js jetstream.JetStream) {
 	c.t.Helper()
-	waitFor(c.t, "every replica current", 60*time.Second, func() bool {
+	poll.Eventually(c.t, "every replica current", 60*time.Second, func() bool {
 		info := streamInfo(c.t, js, "STORYLANE")
 		if len(info.Cluster.Replicas) != 2 {
 			return false

@@ -20,6 +20,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // embeddedBridge runs the bridge binary on its embedded broker, stores n
@@ -68,7 +69,7 @@ func TestEmbeddedListenerConsumers(t *testing.T) {
 	lead := clitest.StartProcess(t, binary("lead-sync"), append(env, "CONSUMER_DELIVER=all"), "--target-url", target.URL)
 	lead.Logs.Wait(t, "consuming")
 	js := readerJetStream(t, natsURL)
-	waitFor(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, js, "lead-sync")) == len(known) })
+	poll.Eventually(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, js, "lead-sync")) == len(known) })
 	lead.Signal(t, syscall.SIGTERM)
 	lead.Exit(t)
 	mu.Lock()
@@ -88,7 +89,7 @@ func TestEmbeddedListenerConsumers(t *testing.T) {
 	for _, args := range [][]string{{"--dir", dir}, {"--dir", dir, "--replay"}} {
 		p := clitest.StartProcess(t, binary("session-archive"), env, args...)
 		p.Logs.Wait(t, "consuming")
-		waitFor(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == n })
+		poll.Eventually(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == n })
 		p.Signal(t, syscall.SIGTERM)
 		if code := p.Exit(t); code != 0 {
 			t.Errorf("session-archive %v exited %d:\n%s", args, code, p.Logs)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // startBridge runs a bridge process on port, connected to the cluster as
@@ -166,12 +167,12 @@ func noQuorum(t *testing.T) report {
 			for _, i := range down {
 				c.kill(i)
 			}
-			waitFor(t, "readyz to report 503 without quorum", 30*time.Second, func() bool { return ready(url) == http.StatusServiceUnavailable })
+			poll.Eventually(t, "readyz to report 503 without quorum", 30*time.Second, func() bool { return ready(url) == http.StatusServiceUnavailable })
 			unready = time.Now()
 		case 250:
 			// Webhooks now wait for their turn instead of being shed
 			// at once, so the first 503 is a publish that timed out.
-			waitFor(t, "a webhook answered 503 while the stream had no quorum", 20*time.Second, func() bool {
+			poll.Eventually(t, "a webhook answered 503 while the stream had no quorum", 20*time.Second, func() bool {
 				l.mu.Lock()
 				defer l.mu.Unlock()
 				return l.answers[http.StatusServiceUnavailable] > 0
@@ -188,7 +189,7 @@ func noQuorum(t *testing.T) report {
 			}
 		}
 	})
-	waitFor(t, "readyz to report 200 after quorum returned", 60*time.Second, func() bool { return ready(url) == http.StatusOK })
+	poll.Eventually(t, "readyz to report 200 after quorum returned", 60*time.Second, func() bool { return ready(url) == http.StatusOK })
 	c.waitCaughtUp(js)
 	return l.check(t, js, "5. two nodes down (no quorum), then back")
 }
@@ -235,8 +236,8 @@ func consumersAcrossNodeLoss(t *testing.T) report {
 			known++
 		}
 	}
-	waitFor(t, "the archive to hold every webhook", 90*time.Second, func() bool { return len(archived(t, archiveDir)) == len(l.ids) })
-	waitFor(t, "the CRM to hold every known session", 90*time.Second, func() bool { return target.acceptedCount() == known })
+	poll.Eventually(t, "the archive to hold every webhook", 90*time.Second, func() bool { return len(archived(t, archiveDir)) == len(l.ids) })
+	poll.Eventually(t, "the CRM to hold every known session", 90*time.Second, func() bool { return target.acceptedCount() == known })
 	for id, n := range archived(t, archiveDir) {
 		if n != 1 || l.acked[id] == 0 {
 			t.Errorf("archive holds event %s %d times, want each acknowledged webhook once", id, n)

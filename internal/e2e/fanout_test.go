@@ -17,6 +17,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -98,16 +99,6 @@ func send(t *testing.T, url string, body []byte) {
 	}
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("after %v, still not %s", d, what)
-}
-
 // TestFanOutSurvivesArchiveKill runs the bridge on its embedded broker,
 // two lead-sync instances sharing one durable against a CRM that fails
 // every first attempt, and session-archive; sends 200 signed webhooks;
@@ -147,15 +138,15 @@ func TestFanOutSurvivesArchiveKill(t *testing.T) {
 		}
 		send(t, url, body)
 		if i == 100 {
-			waitFor(t, "some events archived", 20*time.Second, func() bool { return len(archived(t, archiveDir)) > 0 })
+			poll.Eventually(t, "some events archived", 20*time.Second, func() bool { return len(archived(t, archiveDir)) > 0 })
 			archive.Signal(t, syscall.SIGKILL)
 			archive.Exit(t)
 		}
 	}
 	archive = clitest.StartProcess(t, binary("session-archive"), consumerEnv, "--dir", archiveDir)
 
-	waitFor(t, "all 200 archived", 60*time.Second, func() bool { return len(archived(t, archiveDir)) == 200 })
-	waitFor(t, "all known sessions accepted", 60*time.Second, func() bool { return target.acceptedCount() == len(known) })
+	poll.Eventually(t, "all 200 archived", 60*time.Second, func() bool { return len(archived(t, archiveDir)) == 200 })
+	poll.Eventually(t, "all known sessions accepted", 60*time.Second, func() bool { return target.acceptedCount() == len(known) })
 	time.Sleep(500 * time.Millisecond) // room for a stray duplicate to show
 
 	for id, n := range archived(t, archiveDir) {

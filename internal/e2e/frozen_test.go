@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // The frozen-node scenario's bounds: how long the node stays frozen, and
@@ -71,7 +73,7 @@ func nodeFrozen(t *testing.T) report {
 func (c *cluster) bridgeNode() int {
 	c.t.Helper()
 	found := -1
-	waitFor(c.t, "the bridge's connection on a node", 10*time.Second, func() bool {
+	poll.Eventually(c.t, "the bridge's connection on a node", 10*time.Second, func() bool {
 		for i, n := range c.nodes {
 			var connz struct {
 				Connections []struct{ Name string } `json:"connections"`

@@ -18,6 +18,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -256,7 +257,7 @@ func TestHostileClients(t *testing.T) {
 	}
 	conns.Unlock()
 	client.CloseIdleConnections()
-	waitFor(t, "the bridge back near its baseline goroutines", 30*time.Second, func() bool {
+	poll.Eventually(t, "the bridge back near its baseline goroutines", 30*time.Second, func() bool {
 		return gauge(t, metrics, "go_goroutines") <= baseline+20
 	})
 	if !deliver(client, url, natstest.SessionBody(70000, true), "192.0.2.200") {

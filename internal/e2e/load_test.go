@@ -16,6 +16,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -213,7 +214,7 @@ func allMessages(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg
 	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		var m *jetstream.RawStreamMsg
-		waitFor(t, fmt.Sprintf("message %d", seq), 30*time.Second, func() bool {
+		poll.Eventually(t, fmt.Sprintf("message %d", seq), 30*time.Second, func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			var err error

@@ -16,6 +16,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // queriedMetrics lists the metrics the alert rules and the dashboard in
@@ -114,7 +115,7 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 		return all.String()
 	}
 	var missing []string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if !poll.Within(20*time.Second, func() bool {
 		exposed := scrape()
 		missing = missing[:0]
 		for name := range queriedMetrics(t) {
@@ -122,11 +123,8 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 				missing = append(missing, name)
 			}
 		}
-		if len(missing) == 0 {
-			break
-		}
-	}
-	if len(missing) > 0 {
+		return len(missing) == 0
+	}) {
 		t.Errorf("deploy/observability queries metrics no program exposes: %v", missing)
 	}
 	for _, p := range []*clitest.Process{sync, arch, bridge} {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // violations connects as user and collects the permission errors the
@@ -45,17 +46,16 @@ func connectAs(t *testing.T, c *cluster, user string) *violations {
 
 // refused reports whether the server refused an action on subject.
 func (v *violations) refused(subject string) bool {
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	return poll.Within(2*time.Second, func() bool {
 		v.mu.Lock()
+		defer v.mu.Unlock()
 		for _, e := range v.errs {
 			if strings.Contains(e, "Permissions Violation") && strings.Contains(e, subject) {
-				v.mu.Unlock()
 				return true
 			}
 		}
-		v.mu.Unlock()
-	}
-	return false
+		return false
+	})
 }
 
 // tryAll publishes to each subject (a subscription for those starting with
@@ -125,7 +125,7 @@ func TestLeastPrivilege(t *testing.T) {
 			known++
 		}
 	}
-	waitFor(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, c.admin(), "lead-sync")) == known })
+	poll.Eventually(t, "the known sessions dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, c.admin(), "lead-sync")) == known })
 	sync1.Signal(t, syscall.SIGTERM)
 	sync1.Exit(t)
 	mu.Lock()
@@ -151,7 +151,7 @@ func TestLeastPrivilege(t *testing.T) {
 		if slices.Contains(args, "--replay") && p.Logs.Find("the replay's ordered consumer stopped; the durable takes over") == nil {
 			t.Errorf("session-archive --replay as its user did not fall back to its durable:\n%s", p.Logs)
 		}
-		waitFor(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
+		poll.Eventually(t, "the archive complete", 30*time.Second, func() bool { return len(archived(t, dir)) == len(l.ids) })
 		p.Signal(t, syscall.SIGTERM)
 		if code := p.Exit(t); code != 0 {
 			t.Errorf("session-archive %v as its user exited %d:\n%s", args, code, p.Logs)

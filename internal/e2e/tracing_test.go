@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
@@ -108,7 +109,7 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 		t.Fatalf("POST with a traceparent = %v, %v, want 200", res, err)
 	}
 	res.Body.Close()
-	waitFor(t, "the CRM to receive the session", 20*time.Second, func() bool {
+	poll.Eventually(t, "the CRM to receive the session", 20*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return crmHeaders != nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
@@ -78,7 +79,7 @@ func TestAsyncAPIMatchesTheWire(t *testing.T) {
 	defer refuse.Close()
 	lead := clitest.StartProcess(t, binary("lead-sync"), []string{"NATS_URL=" + natsURL, "CONSUMER_DELIVER=all"}, "--target-url", refuse.URL)
 	js := readerJetStream(t, natsURL)
-	waitFor(t, "the known session dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, js, "lead-sync")) == 1 })
+	poll.Eventually(t, "the known session dead-lettered", 30*time.Second, func() bool { return len(deadLetters(t, js, "lead-sync")) == 1 })
 	lead.Signal(t, syscall.SIGTERM)
 	lead.Exit(t)
 	// A re-drive that fails again parks a dead letter of the dead letter.

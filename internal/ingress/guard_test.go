@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestClientIP(t *testing.T) {
@@ -146,7 +148,7 @@ func TestAdmissionPerClient(t *testing.T) {
 	for range 2 {
 		go func() { leave, _ := adm.enterClient(ctx, a); got <- leave }()
 	}
-	waitUntil(t, "two waiters", func() bool { return adm.queued.Load() == 2 })
+	poll.Eventually(t, "two waiters", 5*time.Second, func() bool { return adm.queued.Load() == 2 })
 	if leave, bound := adm.enterClient(ctx, a); leave != nil || bound != boundPerClient {
 		t.Errorf("enterClient(a) with its share of the queue full = %q, want shed by %s", bound, boundPerClient)
 	}
@@ -163,7 +165,7 @@ func TestAdmissionPerClient(t *testing.T) {
 	held1, _ := adm.enterClient(ctx, a)
 	held2, _ := adm.enterClient(ctx, a)
 	go func() { leave, bound := adm.enterClient(gone, a); got <- leave; _ = bound }()
-	waitUntil(t, "a waiter", func() bool { return adm.queued.Load() == 1 })
+	poll.Eventually(t, "a waiter", 5*time.Second, func() bool { return adm.queued.Load() == 1 })
 	cancel()
 	if leave := <-got; leave != nil {
 		t.Error("a waiter whose client left got a slot")
@@ -188,7 +190,7 @@ func TestAdmissionInAll(t *testing.T) {
 	adm.wait = 5 * time.Second
 	got := make(chan func())
 	go func() { l, _ := adm.enterAll(ctx); got <- l }()
-	waitUntil(t, "a waiter", func() bool { return adm.queued.Load() == 1 })
+	poll.Eventually(t, "a waiter", 5*time.Second, func() bool { return adm.queued.Load() == 1 })
 	if l, bound := adm.enterAll(ctx); l != nil || bound != boundQueued {
 		t.Errorf("enterAll with the queue full = %q, want shed by %s", bound, boundQueued)
 	}
@@ -197,14 +199,5 @@ func TestAdmissionInAll(t *testing.T) {
 		t.Error("the waiter was shed although the slot was given back")
 	} else {
 		l()
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }

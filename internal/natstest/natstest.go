@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // Server is an embedded JetStream server owned by one test.
@@ -45,9 +46,6 @@ func (s *Server) start() {
 
 // URL is the client URL, stable across restarts.
 func (s *Server) URL() string { return "nats://" + s.addr }
-
-// DataDir is where the server keeps its JetStream files.
-func (s *Server) DataDir() string { return s.dir }
 
 // Stop shuts the server down; stopping a stopped server does nothing.
 func (s *Server) Stop() {
@@ -84,12 +82,8 @@ func (s *Server) Conn(tb testing.TB) *nats.Conn {
 // restart: requests fail at once while a connection is reconnecting.
 func waitConnected(tb testing.TB, nc *nats.Conn) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !nc.IsConnected() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("natstest: no connection to %s", nc.ConnectedUrlRedacted())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll.Within(10*time.Second, nc.IsConnected) {
+		tb.Fatalf("natstest: no connection to %s", nc.ConnectedUrlRedacted())
 	}
 }
 
