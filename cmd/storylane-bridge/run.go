@@ -18,6 +18,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := admin.NewRegistry()
 	keys := newKeyring(secrets, cfg.secretFile, seen, reg, logger)
 	background.Go(func() { keys.watch(ctx, cfg.secretReload) })
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		RateBurst:              cfg.rateBurst,
 		TrustedProxies:         cfg.trusted,
 		AllowCIDRs:             cfg.allowed,
-	}, ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub, Metrics: ingress.NewMetrics(reg),
+	}, ingress.Deps{Logger: logger, Verifier: keys, Reader: reader, Publisher: pub, Ready: pub, Health: pub, Metrics: ingress.NewMetrics(reg),
 		Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", secrets.Len()), zap.Bool("reloaded_from_file", cfg.secretFile != ""))
 	logger.Info("listening", zap.String("addr", public.addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // fetchWait bounds one pull request, and so how long shutdown waits for the
@@ -38,7 +39,7 @@ type Consumer struct {
 	// handed back.
 	mu       sync.Mutex
 	pastStop map[uint64]bool
-	parsers  fastjson.ParserPool
+	parsers  storylane.ParserPool
 	asStored bool // hand over messages undecoded (AsStored)
 	// origin and sourceFilters are, for a re-drive, the stream its dead
 	// letters' originals are read from and the filter of the durable that

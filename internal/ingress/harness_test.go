@@ -59,7 +59,7 @@ func newHarnessWith(t *testing.T, cfg ingress.Config, deps ingress.Deps) *harnes
 	if err != nil {
 		t.Fatal(err)
 	}
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func newHarnessWith(t *testing.T, cfg ingress.Config, deps ingress.Deps) *harnes
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	pub := broker.NewPublisher(js, "STORYLANE")
-	deps.Logger, deps.Verifier, deps.Validator, deps.Publisher, deps.Ready = zap.New(core), keys, validator, pub, pub
+	deps.Logger, deps.Verifier, deps.Reader, deps.Publisher, deps.Ready = zap.New(core), keys, reader, pub, pub
 	hs := httptest.NewServer(ingress.NewServer(cfg, deps))
 	t.Cleanup(hs.Close)
 	return &harness{nats: srv, js: srv.JetStream(t), url: hs.URL, logs: logs}

@@ -18,11 +18,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/valyala/fastjson"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // Verifier checks a body's x-storylane-signature and returns the position
@@ -31,12 +31,10 @@ type Verifier interface {
 	Verify(body []byte, signature string) (int, error)
 }
 
-// Validator checks a payload against the session schema: parsed once by
-// storylane.Decode for every reader, or, when it would not parse, as bytes
-// for the reason.
-type Validator interface {
-	Validate(raw []byte) error
-	ValidateParsed(raw []byte, doc *fastjson.Value) error
+// Reader reads a verified body (storylane.Reader): its summary, or why it
+// is not a valid session.
+type Reader interface {
+	Read(body []byte) (storylane.Summary, error)
 }
 
 // Publisher stores a message and returns JetStream's acknowledgement.
@@ -87,7 +85,7 @@ type Config struct {
 type Deps struct {
 	Logger    *zap.Logger
 	Verifier  Verifier
-	Validator Validator
+	Reader    Reader
 	Publisher Publisher
 	Ready     ReadinessChecker
 	// Health, when set, can make /healthz fail; nil means healthy while
@@ -113,7 +111,7 @@ type Server struct {
 	cfg       Config
 	logger    *zap.Logger
 	verifier  Verifier
-	validator Validator
+	reader    Reader
 	publisher Publisher
 	ready     ReadinessChecker
 	health    HealthChecker
@@ -127,7 +125,6 @@ type Server struct {
 	// Peers whose untrusted X-Forwarded-For was logged.
 	forwardedMu sync.Mutex
 	forwarded   map[netip.Addr]struct{}
-	parsers     fastjson.ParserPool
 	events      *cloudevent.Encoder
 }
 
@@ -168,7 +165,7 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	if d.Tracer == nil {
 		d.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
+	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, reader: d.Reader, publisher: d.Publisher,
 		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
 		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.MaxBody, cfg.QueueTimeout),
 		admit: newAdmission(cfg.MaxConcurrent, cfg.MaxConcurrentPerClient, cfg.MaxQueued, cfg.QueueTimeout), forwarded: map[netip.Addr]struct{}{}}

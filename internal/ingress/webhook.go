@@ -154,42 +154,18 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error)
 	s.reject(w, r, outcomeUnauthorized, http.StatusUnauthorized, msg, "")
 }
 
-// message validates, parses and classifies a verified body and encodes its
-// event; when the body is not a valid session it returns the reason instead.
-// The body is parsed once, for the validator and the summary alike.
+// message reads a verified body and encodes its event; when the body is
+// not a valid session it returns the reason instead.
 func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
-	session, reason := s.summary(body)
-	if reason != "" {
-		return nil, reason
+	session, err := s.reader.Read(body)
+	if err != nil {
+		return nil, err.Error()
 	}
 	msg, err := s.events.Msg(s.cfg.Subjects.Session(session.Known), session, body, received)
 	if err != nil {
 		return nil, err.Error()
 	}
 	return msg, ""
-}
-
-// summary validates body and reads its summary, or says why it cannot.
-func (s *Server) summary(body []byte) (storylane.Summary, string) {
-	p := s.parsers.Get()
-	defer s.parsers.Put(p)
-	doc, err := storylane.Decode(p, body)
-	if err != nil {
-		// Not JSON, or JSON that readers may read differently (not
-		// I-JSON): never a session. The validator says why.
-		if verr := s.validator.Validate(body); verr != nil {
-			return storylane.Summary{}, verr.Error()
-		}
-		return storylane.Summary{}, err.Error()
-	}
-	if err := s.validator.ValidateParsed(body, doc); err != nil {
-		return storylane.Summary{}, err.Error()
-	}
-	session, err := storylane.Summarize(doc)
-	if err != nil {
-		return storylane.Summary{}, err.Error()
-	}
-	return session, ""
 }
 
 // keepInvalid stores a signed but invalid payload on the invalid subject,

@@ -36,13 +36,13 @@ func Start(t testing.TB, secret string) *Bridge {
 	}
 	subjects := natstest.DefaultStream(t, js).Subjects
 	keys, _ := storylane.NewKeyring(secret)
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := broker.NewPublisher(js, broker.DefaultStream)
 	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
-		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Validator: validator, Publisher: pub, Ready: pub})
+		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Reader: reader, Publisher: pub, Ready: pub})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &Bridge{URL: hs.URL + ingress.WebhookPath, NATS: srv, JS: srv.JetStream(t)}

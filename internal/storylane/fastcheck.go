@@ -1,4 +1,4 @@
-package schemas
+package storylane
 
 import (
 	"unicode/utf8"
