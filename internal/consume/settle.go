@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
@@ -204,12 +205,12 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts u
 		dl.Header.Set(DeadLetterSubjectHeader, msg.Subject())
 		dl.Header.Set(DeadLetterSeqHeader, strconv.FormatUint(seq, 10))
 	}
-	dl.Header.Set(DeadLetterReasonHeader, oneLine(reason.Error()))
+	dl.Header.Set(DeadLetterReasonHeader, cloudevent.HeaderText(reason.Error()))
 	dl.Header.Set(DeadLetterAttemptsHeader, strconv.FormatUint(attempts, 10))
 	dl.Header.Set(DeadLetterConsumerHeader, c.cfg.Durable)
 	pctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
-	log := c.logger.With(zap.Uint64("seq", seq), zap.Uint64("attempts", attempts), zap.String("reason", oneLine(reason.Error())))
+	log := c.logger.With(zap.Uint64("seq", seq), zap.Uint64("attempts", attempts), zap.String("reason", cloudevent.HeaderText(reason.Error())))
 	if _, err := c.js.PublishMsg(pctx, dl); err != nil {
 		log.Error("dead letter not stored; will retry", zap.Error(err))
 		msg.NakWithDelay(c.cfg.backoff(1))
@@ -220,18 +221,4 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts u
 		log.Warn("terminate after dead letter failed; a redelivery will be dead-lettered again under the same id", zap.Error(err))
 	}
 	log.Error("dead-lettered", zap.String("dead_letter_subject", dl.Subject))
-}
-
-// oneLine keeps a reason fit for a header.
-func oneLine(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < ' ' || c == 0x7f {
-			b[i] = ' '
-		}
-	}
-	if len(b) > 1024 {
-		b = b[:1024]
-	}
-	return string(b)
 }

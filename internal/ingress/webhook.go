@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,9 +30,6 @@ const (
 // retryAfter is the Retry-After of a 503, in seconds: long enough for a
 // reconnection or a leader election, short enough not to delay much.
 const retryAfter = "5"
-
-// maxReasonLen bounds the reason header of an invalid payload.
-const maxReasonLen = 1024
 
 // stored is the answer once JetStream acknowledged an event.
 type stored struct {
@@ -171,7 +166,7 @@ func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
 // keepInvalid stores a signed but invalid payload on the invalid subject,
 // so nothing Storylane sent is lost, and answers 422 once it is stored.
 func (s *Server) keepInvalid(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte, reason string, received time.Time) {
-	reason = headerSafe(reason)
+	reason = cloudevent.HeaderText(reason)
 	msg := &nats.Msg{Subject: s.cfg.Subjects.Invalid(), Data: body, Header: nats.Header{}}
 	// Not the event id: were the same body valid later (a schema change),
 	// its event would be taken for a duplicate of this and never stored.
@@ -218,27 +213,4 @@ func (s *Server) publish(ctx context.Context, w http.ResponseWriter, r *http.Req
 	w.Header().Set("Retry-After", retryAfter)
 	writeError(w, r, http.StatusServiceUnavailable, "event store unavailable, retry later")
 	return nil, false
-}
-
-// headerSafe makes a reason fit a NATS header: printable ASCII on one line,
-// bounded. Control characters become spaces and other characters are
-// escaped as \uXXXX, since parts of a reason come from the payload.
-func headerSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r < ' ' || r == 0x7f:
-			b.WriteByte(' ')
-		case r > 0x7e:
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-		if b.Len() >= maxReasonLen {
-			b.WriteString("...")
-			break
-		}
-	}
-	return b.String()
 }
