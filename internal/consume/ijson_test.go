@@ -18,7 +18,7 @@ import (
 // instead of reading it one way where another reader reads it another.
 func TestDecodeRefusesSessionsThatAreNotIJSON(t *testing.T) {
 	t.Parallel()
-	enc := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource})
+	enc := cloudevent.DefaultEncoder()
 	for _, data := range []string{
 		`{"id":"a","lead":{"email":"x@example.org"},"lead":null}`,
 		"{\"id\":\"a\",\"name\":\"\xff\"}",

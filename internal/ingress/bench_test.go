@@ -34,7 +34,7 @@ func BenchmarkHandler(b *testing.B) {
 	pub := broker.NewPublisher(js, stream.Name)
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(discard{}), zap.InfoLevel))
 	h := ingress.NewServer(ingress.Config{Subjects: stream.Subjects, MaxConcurrent: 256,
-		Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
+		Origin: cloudevent.DefaultOrigin()},
 		ingress.Deps{Logger: logger, Verifier: keys, Reader: reader, Publisher: pub, Ready: pub})
 	template, _ := schemas.Example("known")
 	b.ReportAllocs()

@@ -70,7 +70,7 @@ func FuzzHandler(f *testing.F) {
 	}
 	s := &spy{pub: broker.NewPublisher(js, stream.Name)}
 	h := ingress.NewServer(ingress.Config{Subjects: stream.Subjects, MaxBody: 64 << 10,
-		Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
+		Origin: cloudevent.DefaultOrigin()},
 		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Reader: reader, Publisher: s, Ready: s.pub})
 
 	f.Fuzz(func(t *testing.T, body []byte, mode uint8, header string) {

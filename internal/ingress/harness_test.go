@@ -64,7 +64,7 @@ func newHarnessWith(t *testing.T, cfg ingress.Config, deps ingress.Deps) *harnes
 		t.Fatal(err)
 	}
 	if cfg.Origin == (cloudevent.Origin{}) {
-		cfg.Origin = cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}
+		cfg.Origin = cloudevent.DefaultOrigin()
 	}
 	if cfg.Subjects.Prefix == "" {
 		cfg.Subjects = sc.Subjects

@@ -5,6 +5,7 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -137,8 +138,14 @@ const (
 
 // NewServer returns the bridge's HTTP handler: every route, behind
 // middleware that gives each request an id, one log line and a recovered
-// panic.
+// panic. It panics on an Origin the CloudEvents SDK refuses
+// (cloudevent.NewEncoder says why): callers check a configured source
+// first, and serving with one would answer every valid webhook 422.
 func NewServer(cfg Config, d Deps) http.Handler {
+	events, err := cloudevent.NewEncoder(cfg.Origin)
+	if err != nil {
+		panic(fmt.Sprintf("ingress.NewServer: %v", err))
+	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -167,7 +174,7 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	}
 	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, reader: d.Reader, publisher: d.Publisher,
 		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
-		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.MaxBody, cfg.QueueTimeout),
+		events: events, bodies: newBodies(cfg.MaxBufferedBytes, cfg.MaxBody, cfg.QueueTimeout),
 		admit: newAdmission(cfg.MaxConcurrent, cfg.MaxConcurrentPerClient, cfg.MaxQueued, cfg.QueueTimeout), forwarded: map[netip.Addr]struct{}{}}
 	s.health = d.Health
 	s.handler = s.withRequestLog(s.routes())

@@ -15,7 +15,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // Bridge is a running handler and what it stores into.
@@ -41,7 +40,7 @@ func Start(t testing.TB, secret string) *Bridge {
 		t.Fatal(err)
 	}
 	pub := broker.NewPublisher(js, broker.DefaultStream)
-	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
+	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.DefaultOrigin()},
 		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Reader: reader, Publisher: pub, Ready: pub})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
