@@ -124,3 +124,16 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadInvalid is a body the compiled check cannot pass, which
+// the library checks, with its reasons, on the tree already parsed.
+func BenchmarkReadInvalid(b *testing.B) {
+	r := newReader(b)
+	body := []byte(`{"id":"s","completion":"thirty","lead":{"email":"a@example.com"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Read(body); err == nil {
+			b.Fatal("read an invalid body")
+		}
+	}
+}
