@@ -22,7 +22,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -250,11 +249,11 @@ func forgedDeadLetter(t *testing.T, f fixture, i int, seq string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := cloudevent.FromSession(s, raw, time.Now(), cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})
+	e, err := cloudevent.FromSession(s, raw, time.Now(), cloudevent.DefaultOrigin())
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cloudevent.ToMsg(f.stream.Subjects.DeadLetter("lead-sync"), e)
+	msg, err := cloudevent.DefaultEncoder().Msg(f.stream.Subjects.DeadLetter("lead-sync"), s.Summary(), raw, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -121,7 +120,7 @@ var brokenData = []byte(`{"id":"broken","lead":`)
 // not JSON, and returns its ack.
 func (f fixture) publishBroken(t *testing.T) *jetstream.PubAck {
 	t.Helper()
-	bad, err := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}).
+	bad, err := cloudevent.DefaultEncoder().
 		Msg(f.stream.Subjects.Session(true), storylane.Summary{ID: "broken", Known: true}, brokenData, time.Now())
 	if err != nil {
 		t.Fatal(err)

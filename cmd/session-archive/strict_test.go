@@ -16,7 +16,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/jsontest"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // hostileData is session data the bridge refuses as not I-JSON, which an
@@ -33,7 +32,7 @@ var hostileData = [][]byte{
 // publishHostile stores each of hostileData with the bridge's headers.
 func (f fixture) publishHostile(t *testing.T) {
 	t.Helper()
-	enc := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})
+	enc := cloudevent.DefaultEncoder()
 	for i, data := range hostileData {
 		msg, err := enc.Msg(f.stream.Subjects.Session(true), storylane.Summary{ID: fmt.Sprintf("h%d", i), Known: true}, data, time.Now())
 		if err != nil {

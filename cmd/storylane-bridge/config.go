@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -136,7 +135,7 @@ func (c config) validate() error {
 	if c.publishTimeout <= 0 || c.shutdownTimeout <= 0 {
 		problems = append(problems, "--publish-timeout and --shutdown-timeout must be positive")
 	}
-	if _, err := url.Parse(c.source); c.source == "" || err != nil || strings.ContainsAny(c.source, " \t") {
+	if _, err := cloudevent.NewEncoder(cloudevent.Origin{Source: c.source}); err != nil || strings.ContainsAny(c.source, " \t") {
 		problems = append(problems, fmt.Sprintf("--source %q is not a URI-reference", c.source))
 	}
 	if err := c.stream.Subjects.Validate(); err != nil {

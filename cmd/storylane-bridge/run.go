@@ -14,8 +14,8 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/connlimit"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := admin.NewRegistry()
 	keys := keyring.New(secrets, reg, logger)
 	background.Go(func() { keys.Watch(ctx, cfg.secretReload) })
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer func() { cancel(); <-stopped }()
 	}
 	gate.Open(ingress.NewServer(cfg.ingress(broker.BodyLimit(cfg.maxBody, nc.MaxPayload(), logger)),
-		ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub, Health: pub,
+		ingress.Deps{Logger: logger, Verifier: keys, Reader: reader, Publisher: pub, Ready: pub, Health: pub,
 			Metrics: ingress.NewMetrics(reg), Tracer: tp.Tracer("storylane-bridge/ingress")}))
 	logger.Info("webhook secrets loaded", zap.Int("count", keys.Len()), zap.Bool("reloaded_from_file", keys.FromFile()))
 	logger.Info("listening", zap.String("addr", public.Addr()), zap.String("webhook_path", ingress.WebhookPath), zap.Bool("tls", cfg.tlsCert != ""))

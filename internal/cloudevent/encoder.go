@@ -1,6 +1,8 @@
 package cloudevent
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,37 +27,63 @@ const (
 )
 
 // Encoder writes the binary-mode NATS message of a session's event straight
-// from the session, without an SDK event in between: the bridge does this
-// for every webhook, and the SDK's event costs a dozen allocations more.
-// What it writes is exactly ToMsg(subject, FromSession(...)); tests hold it
-// to that.
+// from its summary: the one implementation of the event's headers. Tests
+// hold it, byte for byte, to what the CloudEvents SDK writes for the same
+// event (ToMsg(subject, FromSession(...)) in oracle_test.go).
 type Encoder struct {
 	source, dataSchema string // encoded header values, the same for every event
-	err                error  // an origin the SDK refuses
 }
 
-// NewEncoder returns an encoder of events from o. An origin the SDK would
-// refuse makes every Msg fail with the SDK's reason.
-func NewEncoder(o Origin) *Encoder {
-	// The SDK normalises the source and dataschema URIs; taking them
-	// from an event it built keeps its exact spelling.
-	e, err := FromSession(storylane.Session{ID: "x"}, []byte("{}"), time.Unix(0, 0), o)
+// NewEncoder returns an encoder of events from o, or why the CloudEvents
+// SDK would refuse o: an empty source, a source that is not a
+// URI-reference, or a dataschema that is not an absolute URI.
+func NewEncoder(o Origin) (*Encoder, error) {
+	source, dataSchema, err := o.canonical()
 	if err != nil {
-		return &Encoder{err: err}
+		return nil, err
 	}
-	h, err := Header(e)
+	return &Encoder{source: EncodeValue(source), dataSchema: EncodeValue(dataSchema)}, nil
+}
+
+// DefaultEncoder is the encoder of DefaultOrigin, which a test holds valid.
+func DefaultEncoder() *Encoder {
+	enc, err := NewEncoder(DefaultOrigin())
 	if err != nil {
-		return &Encoder{err: err}
+		panic(err) // DefaultOrigin is a constant: a bug, caught by its test
 	}
-	return &Encoder{source: h.Get(keySource), dataSchema: h.Get(keyDataSchema)}
+	return enc
+}
+
+// canonical returns o's source and dataschema as the SDK writes them back
+// (it parses both as URLs and prints them again), or why it refuses them.
+func (o Origin) canonical() (source, dataSchema string, err error) {
+	src, err := url.Parse(o.Source)
+	if err != nil {
+		return "", "", fmt.Errorf("event source %q: %w", o.Source, err)
+	}
+	source = src.String()
+	if strings.TrimSpace(source) == "" {
+		return "", "", fmt.Errorf("event source %q: a non-empty URI-reference is required", o.Source)
+	}
+	if ds := strings.TrimSpace(o.DataSchema); ds != "" {
+		u, err := url.Parse(ds)
+		if err != nil {
+			return "", "", fmt.Errorf("event dataschema %q: %w", o.DataSchema, err)
+		}
+		if !u.IsAbs() {
+			return "", "", fmt.Errorf("event dataschema %q: an absolute URI is required", o.DataSchema)
+		}
+		dataSchema = u.String()
+	}
+	return source, dataSchema, nil
 }
 
 // Msg returns the message on subject of the session summarized by s; raw is
 // the webhook body, carried byte for byte, and received the time it came.
+// Since NewEncoder refuses a bad origin, the error is always nil; it goes
+// once the callers outside this package (tests of consume and
+// session-archive among them) are changed with it.
 func (enc *Encoder) Msg(subject string, s storylane.Summary, raw []byte, received time.Time) (*nats.Msg, error) {
-	if enc.err != nil {
-		return nil, enc.err
-	}
 	t := eventTime(s, received)
 	id := ID(raw)
 	// One backing array for every value: a header is built per webhook.

@@ -31,7 +31,7 @@ func checkSameMsg(t testing.TB, enc *cloudevent.Encoder, o cloudevent.Origin, ra
 	t.Helper()
 	s, err := storylane.Parse(raw)
 	if err != nil {
-		return
+		t.Fatalf("Parse(%q) = %v: a body compared must be a session", raw, err)
 	}
 	want := sdkMsg(t, "storylane.session.x", s, raw, received, o)
 	got, err := enc.Msg("storylane.session.x", s.Summary(), raw, received)
@@ -52,25 +52,57 @@ func TestEncoderMatchesSDK(t *testing.T) {
 		`{"id":"x","buyer_reveal":{}}`, `{"id":"x","lead":null,"buyer_reveal":null}`,
 	}
 	for _, o := range origins {
-		enc := cloudevent.NewEncoder(o)
+		enc, err := cloudevent.NewEncoder(o)
+		if err != nil {
+			t.Fatalf("NewEncoder(%+v) = %v", o, err)
+		}
 		for _, b := range bodies {
 			checkSameMsg(t, enc, o, []byte(b), received)
 		}
 	}
 }
 
-func TestEncoderRefusesBadOrigin(t *testing.T) {
+// NewEncoder refuses exactly the origins the SDK refuses, at once, and
+// writes the others as the SDK writes them back.
+func TestNewEncoderAgreesWithSDKOnOrigins(t *testing.T) {
 	t.Parallel()
-	enc := cloudevent.NewEncoder(cloudevent.Origin{Source: ""})
-	if msg, err := enc.Msg("s", storylane.Summary{ID: "x"}, []byte(`{"id":"x"}`), time.Now()); err == nil {
-		t.Errorf("Encoder.Msg with an empty source = %v, nil, want an error", msg)
+	raw := example(t, "known")
+	s := session(t, raw)
+	received := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, o := range []cloudevent.Origin{
+		{Source: ""}, {Source: " "}, {Source: "%zz"}, {Source: "http://[::1"}, {Source: "a b"}, {Source: "/relative?q=é"},
+		{Source: "urn:x", DataSchema: "relative/schema.json"}, {Source: "urn:x", DataSchema: " https://example.com/s.json "},
+		{Source: "urn:x", DataSchema: "https://%zz"}, {Source: "urn:x", DataSchema: "  "}, {Source: "HTTPS://Example.COM/a%20b?x=1#f"},
+		{Source: "urn:x", DataSchema: "HTTPS://Example.COM/s%7e.json"},
+	} {
+		enc, err := cloudevent.NewEncoder(o)
+		_, sdkErr := cloudevent.FromSession(s, raw, received, o)
+		if (err == nil) != (sdkErr == nil) {
+			t.Errorf("NewEncoder(%+v) = %v, the SDK says %v", o, err, sdkErr)
+			continue
+		}
+		if err == nil {
+			checkSameMsg(t, enc, o, raw, received)
+		}
+	}
+}
+
+// An origin the SDK refuses fails at construction: before, NewEncoder
+// kept the error and every message failed with it.
+func TestNewEncoderRefusesBadOrigin(t *testing.T) {
+	t.Parallel()
+	if enc, err := cloudevent.NewEncoder(cloudevent.Origin{Source: ""}); err == nil {
+		t.Errorf("NewEncoder(source \"\") = %v, nil, want an error", enc)
+	}
+	if enc := cloudevent.DefaultEncoder(); enc == nil {
+		t.Error("DefaultEncoder() = nil, want the encoder of DefaultOrigin")
 	}
 }
 
 func BenchmarkEncoderMsg(b *testing.B) {
 	raw := example(b, "known")
 	s := session(b, raw).Summary()
-	enc := cloudevent.NewEncoder(origin)
+	enc := cloudevent.DefaultEncoder()
 	received := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {

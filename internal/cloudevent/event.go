@@ -14,6 +14,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // Event types, one per kind of session.
@@ -29,6 +30,12 @@ const DefaultSource = "https://app.storylane.io"
 type Origin struct {
 	Source     string // CloudEvents source, a URI-reference
 	DataSchema string // URI of the JSON Schema the data follows
+}
+
+// DefaultOrigin is the bridge's origin when no source is configured:
+// DefaultSource, and the session schema as dataschema.
+func DefaultOrigin() Origin {
+	return Origin{Source: DefaultSource, DataSchema: schemas.SessionSchemaID}
 }
 
 // ID returns the event id of a webhook body: its hex SHA-256. A re-delivered

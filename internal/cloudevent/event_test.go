@@ -11,7 +11,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
-var origin = cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}
+var origin = cloudevent.DefaultOrigin()
 
 func example(t testing.TB, name string) []byte {
 	t.Helper()
@@ -126,7 +126,7 @@ func FuzzFromSession(f *testing.F) {
 	f.Add([]byte(`{"id":"x","viewed_at":"2024-05-17T10:58:05.337+02:00"}`))
 	f.Add([]byte(`{"id":"x","viewed_at":"0001-01-01T01:00:00+01:00"}`))
 	received := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	enc := cloudevent.NewEncoder(origin)
+	enc := cloudevent.DefaultEncoder()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s, err := storylane.Parse(raw)
 		if err != nil {

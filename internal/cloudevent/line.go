@@ -12,7 +12,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
-	"github.com/valyala/fastjson"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
@@ -41,18 +40,17 @@ type Liner struct {
 	// back as they came: a stream holds few, and parsing one costs more
 	// than the rest of the line.
 	uris    map[uriKey]bool
-	parsers fastjson.ParserPool
+	parsers storylane.ParserPool
 }
 
-// iJSON checks data as the bridge does (storylane.Decode), so that no line
+// iJSON checks data as the bridge does (storylane's I-JSON check), so that no line
 // holds data that strict readers refuse or that readers read differently:
 // an event stored before the bridge refused such payloads, say, or
 // published around it.
 func (l *Liner) iJSON(data []byte) error {
 	p := l.parsers.Get()
 	defer l.parsers.Put(p)
-	_, err := storylane.Decode(p, data)
-	return err
+	return p.CheckIJSON(data)
 }
 
 type uriKey struct {

@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	natsce "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // HeaderPrefix starts the name of every attribute header in binary mode.
@@ -25,53 +21,6 @@ const structuredContentType = "application/cloudevents"
 
 // ErrBadHeader reports a ce- header whose value is not a valid encoding.
 var ErrBadHeader = errors.New("bad cloudevents header")
-
-// ToMsg encodes e as a NATS message on subject in binary content mode: each
-// attribute, datacontenttype included, is a percent-encoded ce- header, the
-// data is the payload, and Nats-Msg-Id is the event id so that JetStream
-// drops a re-delivery inside its duplicate window.
-func ToMsg(subject string, e event.Event) (*nats.Msg, error) {
-	h, err := Header(e)
-	if err != nil {
-		return nil, err
-	}
-	h.Set(jetstream.MsgIDHeader, e.ID())
-	return &nats.Msg{Subject: subject, Header: h, Data: e.Data()}, nil
-}
-
-// Header returns the binary-mode headers of e's attributes and extensions.
-func Header(e event.Event) (nats.Header, error) {
-	if err := e.Validate(); err != nil {
-		return nil, fmt.Errorf("encode event %q: %w", e.ID(), err)
-	}
-	c := e.Context.AsV1()
-	h := nats.Header{}
-	set := func(name, value string) { h.Set(HeaderPrefix+name, EncodeValue(value)) }
-	set("specversion", c.GetSpecVersion())
-	set("id", c.ID)
-	set("source", c.Source.String())
-	set("type", c.Type)
-	if c.Subject != nil {
-		set("subject", *c.Subject)
-	}
-	if c.Time != nil {
-		set("time", c.Time.String())
-	}
-	if c.DataContentType != nil {
-		set("datacontenttype", *c.DataContentType)
-	}
-	if c.DataSchema != nil {
-		set("dataschema", c.DataSchema.String())
-	}
-	for _, name := range slices.Sorted(maps.Keys(c.Extensions)) {
-		v, err := types.Format(c.Extensions[name])
-		if err != nil {
-			return nil, fmt.Errorf("encode extension %s: %w", name, err)
-		}
-		set(name, v)
-	}
-	return h, nil
-}
 
 // FromMsg decodes a NATS message into a CloudEvent. Binary-mode header values
 // are percent-decoded as the binding requires (the SDK's reader does not),

@@ -18,7 +18,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/valyala/fastjson"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
@@ -89,7 +88,7 @@ func Decode(msg jetstream.Msg) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("message metadata: %w", err)
 	}
-	var p fastjson.Parser
+	var p storylane.Parser
 	return decodeMsg(&p, msg, meta)
 }
 
@@ -100,7 +99,7 @@ func stored(msg jetstream.Msg, meta *jetstream.MsgMetadata) Event {
 }
 
 // decodeMsg is Decode with the metadata read and a parser at hand.
-func decodeMsg(p *fastjson.Parser, msg jetstream.Msg, meta *jetstream.MsgMetadata) (Event, error) {
+func decodeMsg(p *storylane.Parser, msg jetstream.Msg, meta *jetstream.MsgMetadata) (Event, error) {
 	e, err := decode(p, msg.Subject(), msg.Headers(), msg.Data())
 	if err != nil {
 		return Event{}, err
@@ -109,12 +108,12 @@ func decodeMsg(p *fastjson.Parser, msg jetstream.Msg, meta *jetstream.MsgMetadat
 	return e, nil
 }
 
-func decode(p *fastjson.Parser, subject string, h nats.Header, data []byte) (Event, error) {
+func decode(p *storylane.Parser, subject string, h nats.Header, data []byte) (Event, error) {
 	ce, err := cloudevent.FromMsg(&nats.Msg{Subject: subject, Header: h, Data: data})
 	if err != nil {
 		return Event{}, err
 	}
-	s, err := storylane.ParseWith(p, ce.Data())
+	s, err := p.Parse(ce.Data())
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s: %w", ce.ID(), err)
 	}

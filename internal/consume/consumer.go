@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/valyala/fastjson"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // fetchWait bounds one pull request, and so how long shutdown waits for the
@@ -35,7 +36,7 @@ type Consumer struct {
 	// handed back.
 	mu       sync.Mutex
 	pastStop map[uint64]bool
-	parsers  fastjson.ParserPool
+	parsers  storylane.ParserPool
 	// origin and sourceFilters are, for a re-drive, the stream its dead
 	// letters' originals are read from and the filter of the durable that
 	// dead-lettered them.

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
@@ -17,7 +15,7 @@ import (
 // instead of reading it one way where another reader reads it another.
 func TestDecodeRefusesSessionsThatAreNotIJSON(t *testing.T) {
 	t.Parallel()
-	enc := cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource})
+	enc := cloudevent.DefaultEncoder()
 	for _, data := range []string{
 		`{"id":"a","lead":{"email":"x@example.org"},"lead":null}`,
 		"{\"id\":\"a\",\"name\":\"\xff\"}",
@@ -28,7 +26,7 @@ func TestDecodeRefusesSessionsThatAreNotIJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p fastjson.Parser
+		var p storylane.Parser
 		_, err = decode(&p, msg.Subject, msg.Header, msg.Data)
 		if !errors.Is(err, storylane.ErrNotIJSON) {
 			t.Errorf("decode(event with data %.60q) = %v, want ErrNotIJSON", data, err)

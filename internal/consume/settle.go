@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/tracing"
 )
 
@@ -206,12 +207,12 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, attempts u
 		dl.Header.Set(DeadLetterSubjectHeader, msg.Subject())
 		dl.Header.Set(DeadLetterSeqHeader, strconv.FormatUint(seq, 10))
 	}
-	dl.Header.Set(DeadLetterReasonHeader, oneLine(reason.Error()))
+	dl.Header.Set(DeadLetterReasonHeader, cloudevent.HeaderText(reason.Error()))
 	dl.Header.Set(DeadLetterAttemptsHeader, strconv.FormatUint(attempts, 10))
 	dl.Header.Set(DeadLetterConsumerHeader, c.cfg.Durable)
 	pctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
-	log := c.logger.With(zap.Uint64("seq", seq), zap.Uint64("attempts", attempts), zap.String("reason", oneLine(reason.Error())))
+	log := c.logger.With(zap.Uint64("seq", seq), zap.Uint64("attempts", attempts), zap.String("reason", cloudevent.HeaderText(reason.Error())))
 	if _, err := c.js.PublishMsg(pctx, dl); err != nil {
 		log.Error("dead letter not stored; will retry", zap.Error(err))
 		msg.NakWithDelay(c.cfg.backoff(1))
@@ -248,18 +249,4 @@ func deadLetterID(durable string, msg jetstream.Msg, meta *jetstream.MsgMetadata
 	}
 	h.Write(msg.Data())
 	return fmt.Sprintf("dlq:%s:sha256-%x", durable, h.Sum(nil)[:16])
-}
-
-// oneLine keeps a reason fit for a header.
-func oneLine(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < ' ' || c == 0x7f {
-			b[i] = ' '
-		}
-	}
-	if len(b) > 1024 {
-		b = b[:1024]
-	}
-	return string(b)
 }

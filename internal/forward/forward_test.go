@@ -43,7 +43,7 @@ func knownEvent(t *testing.T, sessionID string) event.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := cloudevent.FromSession(s, raw, time.Now(), cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})
+	e, err := cloudevent.FromSession(s, raw, time.Now(), cloudevent.DefaultOrigin())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,15 +27,15 @@ func BenchmarkHandler(b *testing.B) {
 	js := srv.JetStream(b)
 	stream := natstest.DefaultStream(b, js)
 	keys, _ := storylane.NewKeyring(secret1)
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		b.Fatal(err)
 	}
 	pub := broker.NewPublisher(js, stream.Name)
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(discard{}), zap.InfoLevel))
 	h := ingress.NewServer(ingress.Config{Subjects: stream.Subjects, MaxConcurrent: 256,
-		Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
-		ingress.Deps{Logger: logger, Verifier: keys, Validator: validator, Publisher: pub, Ready: pub})
+		Origin: cloudevent.DefaultOrigin()},
+		ingress.Deps{Logger: logger, Verifier: keys, Reader: reader, Publisher: pub, Ready: pub})
 	template, _ := schemas.Example("known")
 	b.ReportAllocs()
 	i := 0

@@ -64,14 +64,14 @@ func FuzzHandler(f *testing.F) {
 	js := srv.JetStream(f)
 	stream := natstest.DefaultStream(f, js)
 	keys, _ := storylane.NewKeyring(secret1, secret2)
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		f.Fatal(err)
 	}
 	s := &spy{pub: broker.NewPublisher(js, stream.Name)}
 	h := ingress.NewServer(ingress.Config{Subjects: stream.Subjects, MaxBody: 64 << 10,
-		Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
-		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Validator: validator, Publisher: s, Ready: s.pub})
+		Origin: cloudevent.DefaultOrigin()},
+		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Reader: reader, Publisher: s, Ready: s.pub})
 
 	f.Fuzz(func(t *testing.T, body []byte, mode uint8, header string) {
 		req := httptest.NewRequest(http.MethodPost, ingress.WebhookPath, bytes.NewReader(body))

@@ -76,19 +76,19 @@ func newUnserved(t *testing.T, cfg ingress.Config, deps ingress.Deps) (*harness,
 	if err != nil {
 		t.Fatal(err)
 	}
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Origin == (cloudevent.Origin{}) {
-		cfg.Origin = cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}
+		cfg.Origin = cloudevent.DefaultOrigin()
 	}
 	if cfg.Subjects.Prefix == "" {
 		cfg.Subjects = sc.Subjects
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	pub := broker.NewPublisher(js, "STORYLANE")
-	deps.Logger, deps.Verifier, deps.Validator, deps.Publisher, deps.Ready = zap.New(core), keys, validator, pub, pub
+	deps.Logger, deps.Verifier, deps.Reader, deps.Publisher, deps.Ready = zap.New(core), keys, reader, pub, pub
 	return &harness{nats: srv, js: srv.JetStream(t), logs: logs}, ingress.NewServer(cfg, deps)
 }
 

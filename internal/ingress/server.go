@@ -5,6 +5,7 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -18,11 +19,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/valyala/fastjson"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // Verifier checks a body's x-storylane-signature and returns the position
@@ -31,12 +32,10 @@ type Verifier interface {
 	Verify(body []byte, signature string) (int, error)
 }
 
-// Validator checks a payload against the session schema: parsed once by
-// storylane.Decode for every reader, or, when it would not parse, as bytes
-// for the reason.
-type Validator interface {
-	Validate(raw []byte) error
-	ValidateParsed(raw []byte, doc *fastjson.Value) error
+// Reader reads a verified body (storylane.Reader): its summary, or why it
+// is not a valid session.
+type Reader interface {
+	Read(body []byte) (storylane.Summary, error)
 }
 
 // Publisher stores a message and returns JetStream's acknowledgement.
@@ -87,7 +86,7 @@ type Config struct {
 type Deps struct {
 	Logger    *zap.Logger
 	Verifier  Verifier
-	Validator Validator
+	Reader    Reader
 	Publisher Publisher
 	Ready     ReadinessChecker
 	// Health, when set, can make /healthz fail; nil means healthy while
@@ -113,7 +112,7 @@ type Server struct {
 	cfg       Config
 	logger    *zap.Logger
 	verifier  Verifier
-	validator Validator
+	reader    Reader
 	publisher Publisher
 	ready     ReadinessChecker
 	health    HealthChecker
@@ -127,7 +126,6 @@ type Server struct {
 	// Peers whose untrusted X-Forwarded-For was logged.
 	forwardedMu sync.Mutex
 	forwarded   map[netip.Addr]struct{}
-	parsers     fastjson.ParserPool
 	events      *cloudevent.Encoder
 }
 
@@ -140,8 +138,14 @@ const (
 
 // NewServer returns the bridge's HTTP handler: every route, behind
 // middleware that gives each request an id, one log line and a recovered
-// panic.
+// panic. It panics on an Origin the CloudEvents SDK refuses
+// (cloudevent.NewEncoder says why): callers check a configured source
+// first, and serving with one would answer every valid webhook 422.
 func NewServer(cfg Config, d Deps) http.Handler {
+	events, err := cloudevent.NewEncoder(cfg.Origin)
+	if err != nil {
+		panic(fmt.Sprintf("ingress.NewServer: %v", err))
+	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -168,9 +172,9 @@ func NewServer(cfg Config, d Deps) http.Handler {
 	if d.Tracer == nil {
 		d.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, validator: d.Validator, publisher: d.Publisher,
+	s := &Server{cfg: cfg, logger: d.Logger, verifier: d.Verifier, reader: d.Reader, publisher: d.Publisher,
 		ready: d.Ready, metrics: d.Metrics, tracer: d.Tracer, rejectLog: rate.NewLimiter(rejectLogRate, rejectLogBurst),
-		events: cloudevent.NewEncoder(cfg.Origin), bodies: newBodies(cfg.MaxBufferedBytes, cfg.MaxBody, cfg.QueueTimeout),
+		events: events, bodies: newBodies(cfg.MaxBufferedBytes, cfg.MaxBody, cfg.QueueTimeout),
 		admit: newAdmission(cfg.MaxConcurrent, cfg.MaxConcurrentPerClient, cfg.MaxQueued, cfg.QueueTimeout), forwarded: map[netip.Addr]struct{}{}}
 	s.health = d.Health
 	s.handler = s.withRequestLog(s.routes())

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,9 +30,6 @@ const (
 // retryAfter is the Retry-After of a 503, in seconds: long enough for a
 // reconnection or a leader election, short enough not to delay much.
 const retryAfter = "5"
-
-// maxReasonLen bounds the reason header of an invalid payload.
-const maxReasonLen = 1024
 
 // stored is the answer once JetStream acknowledged an event.
 type stored struct {
@@ -155,13 +150,12 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error)
 	s.reject(w, r, outcomeUnauthorized, http.StatusUnauthorized, msg, "")
 }
 
-// message validates, parses and classifies a verified body and encodes its
-// event; when the body is not a valid session it returns the reason instead.
-// The body is parsed once, for the validator and the summary alike.
+// message reads a verified body and encodes its event; when the body is
+// not a valid session it returns the reason instead.
 func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
-	session, reason := s.summary(body)
-	if reason != "" {
-		return nil, reason
+	session, err := s.reader.Read(body)
+	if err != nil {
+		return nil, err.Error()
 	}
 	msg, err := s.events.Msg(s.cfg.Subjects.Session(session.Known), session, body, received)
 	if err != nil {
@@ -170,33 +164,10 @@ func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
 	return msg, ""
 }
 
-// summary validates body and reads its summary, or says why it cannot.
-func (s *Server) summary(body []byte) (storylane.Summary, string) {
-	p := s.parsers.Get()
-	defer s.parsers.Put(p)
-	doc, err := storylane.Decode(p, body)
-	if err != nil {
-		// Not JSON, or JSON that readers may read differently (not
-		// I-JSON): never a session. The validator says why.
-		if verr := s.validator.Validate(body); verr != nil {
-			return storylane.Summary{}, verr.Error()
-		}
-		return storylane.Summary{}, err.Error()
-	}
-	if err := s.validator.ValidateParsed(body, doc); err != nil {
-		return storylane.Summary{}, err.Error()
-	}
-	session, err := storylane.Summarize(doc)
-	if err != nil {
-		return storylane.Summary{}, err.Error()
-	}
-	return session, ""
-}
-
 // keepInvalid stores a signed but invalid payload on the invalid subject,
 // so nothing Storylane sent is lost, and answers 422 once it is stored.
 func (s *Server) keepInvalid(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte, reason string, received time.Time) {
-	reason = headerSafe(reason)
+	reason = cloudevent.HeaderText(reason)
 	msg := &nats.Msg{Subject: s.cfg.Subjects.Invalid(), Data: body, Header: nats.Header{}}
 	// Not the event id: were the same body valid later (a schema change),
 	// its event would be taken for a duplicate of this and never stored.
@@ -243,27 +214,4 @@ func (s *Server) publish(ctx context.Context, w http.ResponseWriter, r *http.Req
 	w.Header().Set("Retry-After", retryAfter)
 	writeError(w, r, http.StatusServiceUnavailable, "event store unavailable, retry later")
 	return nil, false
-}
-
-// headerSafe makes a reason fit a NATS header: printable ASCII on one line,
-// bounded. Control characters become spaces and other characters are
-// escaped as \uXXXX, since parts of a reason come from the payload.
-func headerSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r < ' ' || r == 0x7f:
-			b.WriteByte(' ')
-		case r > 0x7e:
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-		if b.Len() >= maxReasonLen {
-			b.WriteString("...")
-			break
-		}
-	}
-	return b.String()
 }

@@ -277,3 +277,20 @@ func TestConcurrentWebhooksAllStored(t *testing.T) {
 		t.Errorf("stream holds %d messages, want %d", got, n)
 	}
 }
+
+// An origin the CloudEvents SDK refuses is a wiring bug caught at
+// construction: before, NewServer returned a handler that answered every
+// valid webhook 422 on storylane.invalid.
+func TestNewServerPanicsOnBadOrigin(t *testing.T) {
+	t.Parallel()
+	for _, o := range []cloudevent.Origin{{Source: ""}, {Source: "urn:x", DataSchema: "relative/schema.json"}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "ingress.NewServer") {
+					t.Errorf("NewServer(Origin %+v) recovered %v, want a panic naming ingress.NewServer", o, r)
+				}
+			}()
+			ingress.NewServer(ingress.Config{Origin: o}, ingress.Deps{})
+		}()
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // Bridge is a running handler and what it stores into.
@@ -36,13 +35,13 @@ func Start(t testing.TB, secret string) *Bridge {
 	}
 	subjects := natstest.DefaultStream(t, js).Subjects
 	keys, _ := storylane.NewKeyring(secret)
-	validator, err := schemas.NewValidator()
+	reader, err := storylane.NewReader()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := broker.NewPublisher(js, broker.DefaultStream)
-	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID}},
-		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Validator: validator, Publisher: pub, Ready: pub})
+	h := ingress.NewServer(ingress.Config{Subjects: subjects, Origin: cloudevent.DefaultOrigin()},
+		ingress.Deps{Logger: zap.NewNop(), Verifier: keys, Reader: reader, Publisher: pub, Ready: pub})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &Bridge{URL: hs.URL + ingress.WebhookPath, NATS: srv, JS: srv.JetStream(t)}

@@ -13,7 +13,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // HTTP posts signed webhooks to a bridge.
@@ -70,7 +69,7 @@ type Direct struct {
 // NewDirect returns a target publishing to stream through js.
 func NewDirect(js jetstream.JetStream, stream string, subjects broker.Subjects) *Direct {
 	return &Direct{pub: broker.NewPublisher(js, stream), subjects: subjects,
-		events: cloudevent.NewEncoder(cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})}
+		events: cloudevent.DefaultEncoder()}
 }
 
 // Send implements Target.

@@ -11,7 +11,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
 // SessionBody returns a webhook body for session i: known when known is
@@ -35,11 +34,7 @@ func Publish(tb testing.TB, js jetstream.JetStream, stream broker.StreamConfig, 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := cloudevent.FromSession(s, raw, time.Now(), cloudevent.Origin{Source: cloudevent.DefaultSource, DataSchema: schemas.SessionSchemaID})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	msg, err := cloudevent.ToMsg(stream.Subjects.Session(s.Known()), e)
+	msg, err := cloudevent.DefaultEncoder().Msg(stream.Subjects.Session(s.Known()), s.Summary(), raw, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -48,5 +43,5 @@ func Publish(tb testing.TB, js jetstream.JetStream, stream broker.StreamConfig, 
 	if _, err := broker.NewPublisher(js, stream.Name).Publish(ctx, msg); err != nil {
 		tb.Fatal(err)
 	}
-	return e.ID()
+	return cloudevent.ID(raw)
 }

@@ -3,8 +3,6 @@ package storylane_test
 import (
 	"testing"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -33,38 +31,15 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeSummarize is what the bridge reads of a webhook: parsed
-// once by a parser reused from its pool, summarized for routing.
-func BenchmarkDecodeSummarize(b *testing.B) {
+// BenchmarkParserParse reads the whole session with a reused parser, as a
+// consumer does.
+func BenchmarkParserParse(b *testing.B) {
 	body := example(b, "known.json")
-	var p fastjson.Parser
+	var p storylane.Parser
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		v, err := storylane.Decode(&p, body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := storylane.Summarize(v)
-		if err != nil || !s.Known {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkDecodeFromValue reads the whole session from a reused parser,
-// as a consumer might.
-func BenchmarkDecodeFromValue(b *testing.B) {
-	body := example(b, "known.json")
-	var p fastjson.Parser
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		v, err := storylane.Decode(&p, body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := storylane.FromValue(v)
+		s, err := p.Parse(body)
 		if err != nil || !s.Known() {
 			b.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// Decode checks that raw is one I-JSON value (RFC 7493, see ErrNotIJSON)
+// decode checks that raw is one I-JSON value (RFC 7493, see ErrNotIJSON)
 // and parses it with p. The value lives in p: it is good until p parses
 // again or goes back to its pool.
 //
@@ -15,9 +15,9 @@ import (
 // lenient, so the text is checked first, as encoding/json checks it
 // (ValidJSON). Where fastjson and encoding/json would read a valid text
 // differently (invalid UTF-8, a lone escaped surrogate, a name given twice)
-// the text is not I-JSON, so whatever Decode accepts every reader reads
-// alike; fuzzing holds Decode to encoding/json and to I-JSON.
-func Decode(p *fastjson.Parser, raw []byte) (*fastjson.Value, error) {
+// the text is not I-JSON, so whatever decode accepts every reader reads
+// alike; fuzzing holds decode to encoding/json and to I-JSON.
+func decode(p *fastjson.Parser, raw []byte) (*fastjson.Value, error) {
 	if !ValidJSON(raw) {
 		return nil, errors.New("not JSON")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -55,26 +56,59 @@ type Lead struct {
 // unknown fields are ignored (they stay in the raw body), and only a
 // missing or empty "id" makes a payload unusable. Keys match exactly (a
 // "Lead" is not a "lead", which encoding/json would take it for). It is
-// strict about the text: a body that is not I-JSON (Decode) is not a
-// session, so no reader can take it for another one.
+// strict about the text: a body that is not I-JSON is not a session, so no
+// reader can take it for another one. A consumer reads stored events with
+// it; a webhook is read by a Reader, which checks the schema as well.
 func Parse(raw []byte) (Session, error) {
-	var p fastjson.Parser
-	return ParseWith(&p, raw)
+	var p Parser
+	return p.Parse(raw)
 }
 
-// ParseWith is Parse with a parser the caller reuses (from a
-// fastjson.ParserPool, say).
-func ParseWith(p *fastjson.Parser, raw []byte) (Session, error) {
-	v, err := Decode(p, raw)
+// Parser is Parse with memory reused from one payload to the next. It is
+// not safe for concurrent use (a ParserPool shares parsers); its zero value
+// is ready.
+type Parser struct {
+	p fastjson.Parser
+}
+
+// Parse is the package's Parse.
+func (p *Parser) Parse(raw []byte) (Session, error) {
+	v, err := decode(&p.p, raw)
 	if err != nil {
 		return Session{}, fmt.Errorf("%w: %w", ErrNotSession, err)
 	}
-	return FromValue(v)
+	return readSession(v)
 }
 
-// FromValue reads a Session from a payload parsed by Decode, for a caller
-// that parses once for several readers.
-func FromValue(v *fastjson.Value) (Session, error) {
+// CheckIJSON reports why raw is not one I-JSON value (an error wrapping
+// ErrNotIJSON, or one saying it is not JSON), or nil: the check every
+// payload passes before it is a session, for a caller that must hold other
+// data to the same rule.
+func (p *Parser) CheckIJSON(raw []byte) error {
+	_, err := decode(&p.p, raw)
+	return err
+}
+
+// ParserPool hands out Parsers to concurrent callers; its zero value is
+// ready.
+type ParserPool struct {
+	pool sync.Pool
+}
+
+// Get returns a parser from the pool, or a new one.
+func (pp *ParserPool) Get() *Parser {
+	if p, ok := pp.pool.Get().(*Parser); ok {
+		return p
+	}
+	return &Parser{}
+}
+
+// Put gives p back; p must not be used after.
+func (pp *ParserPool) Put(p *Parser) { pp.pool.Put(p) }
+
+// readSession is the one walk of a session's fields: every reader of a
+// payload parsed by decode, the Reader's included, goes through it.
+func readSession(v *fastjson.Value) (Session, error) {
 	var s Session
 	err := eachField(v, func(key []byte, f *fastjson.Value) error {
 		var err error
@@ -177,7 +211,7 @@ func lead(v *fastjson.Value) (*Lead, error) {
 	return l, err
 }
 
-// eachField calls fn for each key of the object v, in order. Decode takes
+// eachField calls fn for each key of the object v, in order. decode takes
 // no key twice, but a value built otherwise may hold one: then the last
 // occurrence is the one kept, as with encoding/json, and an error counts
 // only when no later occurrence of its key mends it.

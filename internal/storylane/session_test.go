@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -128,10 +126,9 @@ func FuzzParse(f *testing.F) {
 		if err := json.Unmarshal(m["id"], &id); err != nil || id != s.ID {
 			t.Fatalf("Parse(%q).ID = %q, encoding/json reads %q, %v", raw, s.ID, id, err)
 		}
-		var p fastjson.Parser
-		v, _ := storylane.Decode(&p, raw)
-		if sum, err := storylane.Summarize(v); err != nil || sum != s.Summary() {
-			t.Fatalf("Summarize(%q) = %+v, %v, want %+v as Parse reads it", raw, sum, err, s.Summary())
+		var p storylane.Parser
+		if again, err := p.Parse(raw); err != nil || again.Summary() != s.Summary() {
+			t.Fatalf("Parser.Parse(%q) = %+v, %v, want %+v as Parse reads it", raw, again.Summary(), err, s.Summary())
 		}
 		set := func(k string) bool { v, ok := m[k]; return ok && string(v) != "null" }
 		if known := set("lead") || set("buyer_reveal"); s.Known() != known {
@@ -141,8 +138,11 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func TestSummarize(t *testing.T) {
+// Read classifies what it validates: the summary is the session's, and a
+// field of the wrong type fails the read whatever else the body holds.
+func TestReadSummary(t *testing.T) {
 	t.Parallel()
+	r := newReader(t)
 	tests := []struct {
 		raw  string
 		want storylane.Summary
@@ -150,21 +150,37 @@ func TestSummarize(t *testing.T) {
 	}{
 		{`{"id":"s","viewed_at":"2024-05-17T10:58:05Z","lead":{"email":"a@example.com"}}`, storylane.Summary{ID: "s", Known: true, ViewedAt: "2024-05-17T10:58:05Z"}, true},
 		{`{"id":"s","lead":null,"buyer_reveal":{}}`, storylane.Summary{ID: "s", Known: true}, true},
-		{`{"id":"s","completion":"not checked here"}`, storylane.Summary{ID: "s"}, true},
+		{`{"id":"s","lead":null,"Lead":{}}`, storylane.Summary{ID: "s"}, true},
+		{`{"id":"s","completion":"not a number"}`, storylane.Summary{}, false},
 		{`{"id":"s","lead":"x"}`, storylane.Summary{}, false},
 		{`{"id":5}`, storylane.Summary{}, false},
 		{`{"lead":{}}`, storylane.Summary{}, false},
 		{`[]`, storylane.Summary{}, false},
 	}
 	for _, tt := range tests {
-		var p fastjson.Parser
-		v, err := storylane.Decode(&p, []byte(tt.raw))
-		if err != nil {
-			t.Fatalf("Decode(%s) = %v, want a value", tt.raw, err)
+		got, err := r.Read([]byte(tt.raw))
+		if got != tt.want || (err == nil) != tt.ok || (err != nil && !errors.Is(err, storylane.ErrInvalid)) {
+			t.Errorf("Read(%s) = %+v, %v, want %+v, ok %t", tt.raw, got, err, tt.want, tt.ok)
 		}
-		got, err := storylane.Summarize(v)
-		if got != tt.want || (err == nil) != tt.ok || (err != nil && !errors.Is(err, storylane.ErrNotSession)) {
-			t.Errorf("Summarize(%s) = %+v, %v, want %+v, ok %t", tt.raw, got, err, tt.want, tt.ok)
+	}
+}
+
+// A field of the wrong type is refused however deep another field nests:
+// no path past the parser's own depth limit skips the type checks (an
+// earlier fallback for deep payloads did).
+func TestWrongTypeRefusedWhateverTheNesting(t *testing.T) {
+	t.Parallel()
+	r := newReader(t)
+	for _, depth := range []int{0, 10, 63, 64, 65, 301, 1000, 12000} {
+		raw := `{"id":"a","completion":"42"}`
+		if depth > 0 {
+			raw = `{"id":"a","completion":"42","x":` + nest(depth) + `}`
+		}
+		if s, err := storylane.Parse([]byte(raw)); !errors.Is(err, storylane.ErrNotSession) {
+			t.Errorf("Parse(completion \"42\", %d deep) = %+v, %v, want %v", depth, s, err, storylane.ErrNotSession)
+		}
+		if s, err := r.Read([]byte(raw)); !errors.Is(err, storylane.ErrInvalid) {
+			t.Errorf("Read(completion \"42\", %d deep) = %+v, %v, want %v", depth, s, err, storylane.ErrInvalid)
 		}
 	}
 }

@@ -160,3 +160,27 @@ func TestKeyringStringHidesSecrets(t *testing.T) {
 		t.Errorf("Keyring.String() = %q, want no secret in it", got)
 	}
 }
+
+func FuzzVerify(f *testing.F) {
+	for _, file := range []string{"known.json", "unknown.json"} {
+		f.Add(example(f, file), "lBArux/d/3yC66HID2DspizQTbfMu/VLP9y8R7AZUds=")
+	}
+	f.Add([]byte("{}"), "")
+	f.Add([]byte(""), "not base64 at all")
+	k, _ := storylane.NewKeyring("whsec_test_secret", "rotated-secret-2")
+	f.Fuzz(func(t *testing.T, body []byte, header string) {
+		i, err := k.Verify(body, header)
+		if err == nil && (header != storylane.Sign(body, []byte("whsec_test_secret")) || i != 0) &&
+			(header != storylane.Sign(body, []byte("rotated-secret-2")) || i != 1) {
+			t.Fatalf("Verify(%q, %q) = %d, nil for a header that is no valid signature", body, header, i)
+		}
+		// A body's own signature always verifies, and a changed body never does.
+		sig := k.Sign(body)
+		if i, err := k.Verify(body, sig); err != nil || i != 0 {
+			t.Fatalf("Verify(%q, Sign(body)) = %d, %v, want 0, nil", body, i, err)
+		}
+		if _, err := k.Verify(append(body, 'x'), sig); err == nil {
+			t.Fatalf("Verify(%q+x, Sign(body)) = nil, want an error", body)
+		}
+	})
+}

@@ -1,35 +1,36 @@
-package schemas
+package storylane
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/valyala/fastjson"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/schemas"
 )
 
-func newTestValidator(t testing.TB) *Validator {
+func sessionSchema(t testing.TB) *schema {
 	t.Helper()
-	v, err := NewValidator()
+	s, err := compileSchema(schemas.SessionSchemaID, schemas.SessionSchema())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	return s
 }
 
 // The session schema must stay inside the compiled subset, or every
 // webhook silently takes the slow path.
 func TestSessionSchemaCompiles(t *testing.T) {
 	t.Parallel()
-	if v := newTestValidator(t); v.fast == nil {
+	if s := sessionSchema(t); s.fast == nil {
 		t.Fatal("compile(session schema) = false, want the compiled check")
 	}
 }
 
-// compileSchema compiles a schema document for a test.
-func compileSchema(t *testing.T, doc string) *jsonschema.Schema {
+// libSchema compiles a schema document for a test, as the library does.
+func libSchema(t *testing.T, doc string) *jsonschema.Schema {
 	t.Helper()
 	d, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
 	if err != nil {
@@ -54,43 +55,46 @@ func TestCompileRefusesOtherKeywords(t *testing.T) {
 		`{"items":{}}`, `{"minimum":1}`, `{"anyOf":[{}]}`, `{"$defs":{"a":{}},"$ref":"#/$defs/a"}`,
 		`{"properties":{"a":{"const":1}}}`, `{"additionalProperties":{"minProperties":1}}`,
 	} {
-		if _, ok := compile(compileSchema(t, doc)); ok {
+		if _, ok := compile(libSchema(t, doc)); ok {
 			t.Errorf("compile(%s) = true, want false", doc)
 		}
 	}
-	if _, ok := compile(compileSchema(t, `{"title":"t","description":"d","type":["object","null"],"required":["a"],"properties":{"a":{"type":"string","minLength":1,"maxLength":3}},"additionalProperties":{"type":"string"}}`)); !ok {
+	if _, ok := compile(libSchema(t, `{"title":"t","description":"d","type":["object","null"],"required":["a"],"properties":{"a":{"type":"string","minLength":1,"maxLength":3}},"additionalProperties":{"type":"string"}}`)); !ok {
 		t.Error("compile(subset schema) = false, want true")
 	}
 }
 
-// agree checks the compiled check never passes what the library refuses.
-func agree(t *testing.T, v *Validator, raw []byte) {
+// agree checks the compiled check never passes what the library refuses,
+// the library reading the text by itself.
+func agree(t *testing.T, s *schema, raw []byte) {
 	t.Helper()
 	var p fastjson.Parser
-	doc, err := storylane.Decode(&p, raw)
-	if err != nil {
+	doc, err := decode(&p, raw)
+	if err != nil || !s.fast.valid(doc) {
 		return
 	}
-	if v.fast.valid(doc) {
-		if err := v.validate(raw); err != nil {
-			t.Fatalf("check.valid(%q) = true, want false: the library says %v", raw, err)
-		}
+	lib, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("check.valid(%q) = true, the library cannot read it: %v", raw, err)
+	}
+	if err := s.library(lib); err != nil {
+		t.Fatalf("check.valid(%q) = true, want false: the library says %v", raw, err)
 	}
 }
 
 func TestFastCheckAgrees(t *testing.T) {
 	t.Parallel()
-	v := newTestValidator(t)
+	s := sessionSchema(t)
 	long := []string{`{"id":"` + strings.Repeat("é", 1024) + `"}`, `{"id":"` + strings.Repeat("é", 1025) + `"}`, `{"id":"` + strings.Repeat("x", 1025) + `"}`}
 	for _, raw := range append(checkCorpus(), long...) {
-		agree(t, v, []byte(raw))
+		agree(t, s, []byte(raw))
 	}
 	// And it decides the common case by itself.
 	for _, name := range []string{"known", "unknown"} {
-		b, _ := Example(name)
+		b, _ := schemas.Example(name)
 		var p fastjson.Parser
-		doc, err := storylane.Decode(&p, b)
-		if err != nil || !v.fast.valid(doc) {
+		doc, err := decode(&p, b)
+		if err != nil || !s.fast.valid(doc) {
 			t.Errorf("fast check(%s example) = false, %v, want true", name, err)
 		}
 	}
@@ -114,6 +118,6 @@ func FuzzFastCheck(f *testing.F) {
 	for _, raw := range checkCorpus() {
 		f.Add([]byte(raw))
 	}
-	v := newTestValidator(f)
-	f.Fuzz(func(t *testing.T, raw []byte) { agree(t, v, raw) })
+	s := sessionSchema(f)
+	f.Fuzz(func(t *testing.T, raw []byte) { agree(t, s, raw) })
 }
