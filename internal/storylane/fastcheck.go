@@ -13,7 +13,7 @@ import (
 // maxLength). It answers "valid" only when the payload surely is; anything
 // else goes to the library, which has the final word and the reasons.
 //
-// It earns its place (about 20 µs a webhook, BENCHMARKS.md) and stays
+// It earns its place (about 20 µs a webhook, docs/performance.md) and stays
 // fenced: unexported, reached only through schema.validate, and held to the
 // library by FuzzFastCheck (a payload it passes that the library refuses)
 // and TestSessionSchemaCompiles (the session schema must stay inside the
