@@ -253,10 +253,7 @@ func forgedDeadLetter(t *testing.T, f fixture, i int, seq string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cloudevent.DefaultEncoder().Msg(f.stream.Subjects.DeadLetter("lead-sync"), s.Summary(), raw, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := cloudevent.DefaultEncoder().Msg(f.stream.Subjects.DeadLetter("lead-sync"), s.Summary(), raw, time.Now())
 	msg.Header.Set(consume.DeadLetterSeqHeader, seq)
 	msg.Header.Set(consume.DeadLetterAttemptsHeader, "1")
 	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/httpserver"
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
 	"github.com/storylane-bridge/storylane-bridge/internal/keyring"
 	"github.com/storylane-bridge/storylane-bridge/schemas"
@@ -149,6 +150,18 @@ func (c config) validate() error {
 	}
 	if c.stream.Duplicates <= 0 || c.stream.MaxAge < 0 || (c.stream.MaxAge > 0 && c.stream.Duplicates > c.stream.MaxAge) {
 		problems = append(problems, "--stream-duplicate-window must be positive and no longer than --stream-max-age")
+	}
+	// A typo is a usage mistake (exit 2); an address in use shows only
+	// when binding (exit 1). Empty is "none" for the admin and broker
+	// listeners, not for the webhook's.
+	for _, l := range [][2]string{{"--listen", c.listen}, {"--admin-listen", c.adminListen}, {"--nats-listen", c.natsListen}} {
+		flag, addr := l[0], l[1]
+		if (addr == "" && flag != "--listen") || (flag == "--nats-listen" && addr == broker.NoListen) {
+			continue
+		}
+		if err := httpserver.CheckAddr(addr); err != nil {
+			problems = append(problems, flag+": "+err.Error())
+		}
 	}
 	if c.natsListenAuth != broker.ListenAuthNone && c.natsListenAuth != broker.ListenAuthNKey {
 		problems = append(problems, fmt.Sprintf("--nats-listen-auth %q: want %s or %s", c.natsListenAuth, broker.ListenAuthNone, broker.ListenAuthNKey))

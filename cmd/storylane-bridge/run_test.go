@@ -149,6 +149,10 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"sync interval", base, []string{"--sync-interval", "sometimes"}},
 		{"negative sync interval", base, []string{"--sync-interval", "-1s"}},
 		{"TLS files that are not there", base, []string{"--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}},
+		{"listen address without a port", base, []string{"--listen", "bogus"}},
+		{"empty listen address", base, []string{"--listen", ""}},
+		{"admin listen address without a port", base, []string{"--admin-listen", "bogus"}},
+		{"nats listen port out of range", base, []string{"--nats-listen", "127.0.0.1:99999"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,8 +13,9 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
-// Header names as Header writes them (nats.Header.Set keeps a key as
-// given), so a message built here is the one ToMsg builds, key for key.
+// Header names as the SDK's binding writes them (nats.Header.Set keeps a key
+// as given), so a message built here is the one the tests' SDK oracle
+// (oracle_test.go) builds, key for key.
 const (
 	keySpecVersion     = HeaderPrefix + "specversion"
 	keyID              = HeaderPrefix + "id"
@@ -80,10 +81,8 @@ func (o Origin) canonical() (source, dataSchema string, err error) {
 
 // Msg returns the message on subject of the session summarized by s; raw is
 // the webhook body, carried byte for byte, and received the time it came.
-// Since NewEncoder refuses a bad origin, the error is always nil; it goes
-// once the callers outside this package (tests of consume and
-// session-archive among them) are changed with it.
-func (enc *Encoder) Msg(subject string, s storylane.Summary, raw []byte, received time.Time) (*nats.Msg, error) {
+// It cannot fail: NewEncoder refused a bad origin.
+func (enc *Encoder) Msg(subject string, s storylane.Summary, raw []byte, received time.Time) *nats.Msg {
 	t := eventTime(s, received)
 	id := ID(raw)
 	// One backing array for every value: a header is built per webhook.
@@ -105,5 +104,5 @@ func (enc *Encoder) Msg(subject string, s storylane.Summary, raw []byte, receive
 		v[8] = EncodeValue(sub)
 		h[keySubject] = one(8)
 	}
-	return &nats.Msg{Subject: subject, Header: h, Data: raw}, nil
+	return &nats.Msg{Subject: subject, Header: h, Data: raw}
 }

@@ -1,6 +1,10 @@
 // Package cloudevent turns a Storylane session and its raw webhook body into
-// a CloudEvent 1.0, and maps CloudEvents to and from NATS messages in the
-// binary content mode of the CloudEvents NATS protocol binding.
+// a CloudEvent 1.0 on a NATS message, in the binary content mode of the
+// CloudEvents NATS protocol binding (Encoder, the one production writer),
+// reads such messages back (FromMsg), renders the archive's line from the
+// stored headers (Liner), and keeps free text fit for a header
+// (HeaderText). The CloudEvents SDK's own event (FromSession) is the
+// reference the tests hold the Encoder and the Liner to.
 //
 // It is pure: no I/O and no logging.
 package cloudevent
@@ -54,7 +58,8 @@ func Type(s storylane.Session) string {
 	return TypeUnknown
 }
 
-// FromSession builds the CloudEvent of a session. raw is the webhook body:
+// FromSession builds the CloudEvent of a session with the SDK: the
+// reference the tests hold the Encoder to, and the event tests build. raw is the webhook body:
 // it becomes the event data byte for byte and is never re-encoded. subject
 // is the session id (blanks around it trimmed, as the CloudEvents SDK does);
 // time is eventTime's.

@@ -16,11 +16,9 @@ const MaxHeaderText = 1024
 // MaxHeaderText is cut and ends in "...".
 func HeaderText(s string) string {
 	var b strings.Builder
-	for i, r := range s {
+	for _, r := range s {
 		if b.Len() >= MaxHeaderText {
-			if i < len(s) {
-				b.WriteString("...")
-			}
+			b.WriteString("...") // some of s is left
 			break
 		}
 		switch {

@@ -90,10 +90,7 @@ func bridgeMsg(t testing.TB, raw []byte) *nats.Msg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cloudevent.DefaultEncoder().Msg("storylane.session.x", s.Summary(), raw, time.Unix(1700000000, 5))
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := cloudevent.DefaultEncoder().Msg("storylane.session.x", s.Summary(), raw, time.Unix(1700000000, 5))
 	return msg
 }
 

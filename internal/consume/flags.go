@@ -6,6 +6,8 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/httpserver"
+	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 )
 
 // ProcessConfig is the configuration every consumer binary shares.
@@ -49,15 +51,20 @@ func (c *ProcessConfig) Validate() error {
 	c.Consumer.Backoff = c.Backoff
 	switch {
 	case ValidateName(c.Consumer.Durable) != nil:
-		return fmt.Errorf("%w: --durable: %w", cli.ErrUsage, ValidateName(c.Consumer.Durable))
+		return fmt.Errorf("%w: --durable: %w", usage.Err, ValidateName(c.Consumer.Durable))
 	case c.Consumer.MaxDeliver < 1 || c.Consumer.MaxInFlight < 1 || c.Consumer.AckWait <= 0:
-		return fmt.Errorf("%w: --max-deliver, --max-in-flight and --ack-wait must be positive", cli.ErrUsage)
+		return fmt.Errorf("%w: --max-deliver, --max-in-flight and --ack-wait must be positive", usage.Err)
 	case c.Deliver != "all" && c.Deliver != "new":
-		return fmt.Errorf("%w: --deliver %q: want all or new", cli.ErrUsage, c.Deliver)
+		return fmt.Errorf("%w: --deliver %q: want all or new", usage.Err, c.Deliver)
+	}
+	if c.AdminListen != "" {
+		if err := httpserver.CheckAddr(c.AdminListen); err != nil {
+			return fmt.Errorf("%w: --admin-listen: %w", usage.Err, err)
+		}
 	}
 	c.Consumer.DeliverAll = c.Deliver == "all"
 	if err := c.Consumer.Subjects.Validate(); err != nil {
-		return fmt.Errorf("%w: --subject-prefix: %w", cli.ErrUsage, err)
+		return fmt.Errorf("%w: --subject-prefix: %w", usage.Err, err)
 	}
 	return nil
 }

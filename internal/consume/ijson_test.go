@@ -22,12 +22,9 @@ func TestDecodeRefusesSessionsThatAreNotIJSON(t *testing.T) {
 		`{"id":"a","name":"\udc00"}`,
 		`{"id":"a","x":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`,
 	} {
-		msg, err := enc.Msg("storylane.session.known", storylane.Summary{ID: "a", Known: true}, []byte(data), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		msg := enc.Msg("storylane.session.known", storylane.Summary{ID: "a", Known: true}, []byte(data), time.Now())
 		var p storylane.Parser
-		_, err = decode(&p, msg.Subject, msg.Header, msg.Data)
+		_, err := decode(&p, msg.Subject, msg.Header, msg.Data)
 		if !errors.Is(err, storylane.ErrNotIJSON) {
 			t.Errorf("decode(event with data %.60q) = %v, want ErrNotIJSON", data, err)
 		}

@@ -63,6 +63,7 @@ func TestProcessFlagsRefuseMistakes(t *testing.T) {
 		{"--ack-wait", "0s"},
 		{"--deliver", "some"},
 		{"--subject-prefix", "a.*"},
+		{"--admin-listen", "bogus"},
 	} {
 		if _, err := parseProcess(args, clitest.Env(nil)); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("consumer %v = %v, want a usage error", args, err)

@@ -2,12 +2,13 @@ package consume
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 )
 
 // Redrive returns a Consumer that gives each event now on the dead-letter
@@ -22,7 +23,9 @@ import (
 // headers. Any other is refused: terminated and counted, never handled.
 func Redrive(ctx context.Context, js jetstream.JetStream, cfg Config, handler Handler, logger *zap.Logger, opts ...Option) (*Consumer, error) {
 	if newOptions(opts).replay != nil {
-		return nil, errors.New("a re-drive does not replay")
+		// A wiring mistake that waiting cannot cure: permanent, so
+		// RunProcess's wait for the broker ends at once.
+		return nil, fmt.Errorf("%w: a re-drive does not replay", broker.ErrConfig)
 	}
 	if cfg.DeadLetter == "" {
 		cfg.DeadLetter = cfg.Durable

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
@@ -143,7 +144,7 @@ func TestRedriveDoesNotReplay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	_, err := consume.Redrive(t.Context(), e.js, e.config("redriven"), func(context.Context, consume.Event) error { return nil }, zap.NewNop(), consume.WithReplay(&memSink{}))
-	if err == nil {
-		t.Error("Redrive(WithReplay) = nil error, want a refusal")
+	if !broker.IsPermanent(err) {
+		t.Errorf("Redrive(WithReplay) = %v, want a refusal that waiting cannot cure", err)
 	}
 }

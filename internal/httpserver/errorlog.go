@@ -9,11 +9,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ErrorLog is an http.Server's ErrorLog that writes to logger at a bounded
+// errorLog is an http.Server's ErrorLog that writes to logger at a bounded
 // rate (5 lines a second, bursts of 20), saying how many it left out:
 // net/http logs a line for every failed TLS handshake or garbled request,
 // which anyone can send by the thousand.
-func ErrorLog(logger *zap.Logger, name string) *log.Logger {
+func errorLog(logger *zap.Logger, name string) *log.Logger {
 	return log.New(&limitedLog{logger: logger.Named(name), lim: rate.NewLimiter(5, 20)}, "", 0)
 }
 

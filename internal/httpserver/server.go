@@ -76,7 +76,7 @@ func Listen(cfg Config, logger *zap.Logger) (*Server, error) {
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          ErrorLog(logger, cfg.Name),
+		ErrorLog:          errorLog(logger, cfg.Name),
 		TLSConfig:         cfg.TLS,
 	}}
 	go func() {

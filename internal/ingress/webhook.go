@@ -157,11 +157,7 @@ func (s *Server) message(body []byte, received time.Time) (*nats.Msg, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	msg, err := s.events.Msg(s.cfg.Subjects.Session(session.Known), session, body, received)
-	if err != nil {
-		return nil, err.Error()
-	}
-	return msg, ""
+	return s.events.Msg(s.cfg.Subjects.Session(session.Known), session, body, received), ""
 }
 
 // keepInvalid stores a signed but invalid payload on the invalid subject,

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -29,23 +29,23 @@ type Loaded struct {
 func Load(file string, getenv func(string) string) (Loaded, error) {
 	list := getenv(EnvSecret)
 	if list != "" && file != "" {
-		return Loaded{}, fmt.Errorf("%w: set either $%s or $%s (--secret-file), not both", cli.ErrUsage, EnvSecret, EnvSecretFile)
+		return Loaded{}, fmt.Errorf("%w: set either $%s or $%s (--secret-file), not both", usage.Err, EnvSecret, EnvSecretFile)
 	}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return Loaded{}, fmt.Errorf("%w: read webhook secret file ($%s, --secret-file): %w", cli.ErrUsage, EnvSecretFile, err)
+			return Loaded{}, fmt.Errorf("%w: read webhook secret file ($%s, --secret-file): %w", usage.Err, EnvSecretFile, err)
 		}
 		k, err := fromFile(file, b)
 		return Loaded{keys: k, file: file, content: b}, err
 	}
 	secrets, err := SecretsFromList(list)
 	if err != nil {
-		return Loaded{}, fmt.Errorf("%w: $%s, %w", cli.ErrUsage, EnvSecret, err)
+		return Loaded{}, fmt.Errorf("%w: $%s, %w", usage.Err, EnvSecret, err)
 	}
 	if len(secrets) == 0 {
 		return Loaded{}, fmt.Errorf("%w: no webhook secret: set $%s to the secret Storylane shows under Settings > Integrations > Webhook, or $%s to a file holding it",
-			cli.ErrUsage, EnvSecret, EnvSecretFile)
+			usage.Err, EnvSecret, EnvSecretFile)
 	}
 	k, err := storylane.NewKeyring(secrets...)
 	return Loaded{keys: k}, err
@@ -54,10 +54,10 @@ func Load(file string, getenv func(string) string) (Loaded, error) {
 func fromFile(file string, content []byte) (*storylane.Keyring, error) {
 	secrets, err := SecretsFromLines(content)
 	if err != nil {
-		return nil, fmt.Errorf("%w: webhook secret file %s, %w", cli.ErrUsage, file, err)
+		return nil, fmt.Errorf("%w: webhook secret file %s, %w", usage.Err, file, err)
 	}
 	if len(secrets) == 0 {
-		return nil, fmt.Errorf("%w: webhook secret file %s holds no secret; put the one Storylane shows in it, one per line", cli.ErrUsage, file)
+		return nil, fmt.Errorf("%w: webhook secret file %s holds no secret; put the one Storylane shows in it, one per line", usage.Err, file)
 	}
 	return storylane.NewKeyring(secrets...)
 }
@@ -67,19 +67,19 @@ func fromFile(file string, content []byte) (*storylane.Keyring, error) {
 func SigningSecret(file string, getenv func(string) string) (string, error) {
 	secrets, err := SecretsFromList(getenv(EnvSecret))
 	if err != nil && file == "" {
-		return "", fmt.Errorf("%w: $%s, %w", cli.ErrUsage, EnvSecret, err)
+		return "", fmt.Errorf("%w: $%s, %w", usage.Err, EnvSecret, err)
 	}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("%w: read secret file: %w", cli.ErrUsage, err)
+			return "", fmt.Errorf("%w: read secret file: %w", usage.Err, err)
 		}
 		if secrets, err = SecretsFromLines(b); err != nil {
-			return "", fmt.Errorf("%w: secret file %s, %w", cli.ErrUsage, file, err)
+			return "", fmt.Errorf("%w: secret file %s, %w", usage.Err, file, err)
 		}
 	}
 	if len(secrets) == 0 {
-		return "", fmt.Errorf("%w: no secret: set $%s or --secret-file", cli.ErrUsage, EnvSecret)
+		return "", fmt.Errorf("%w: no secret: set $%s or --secret-file", usage.Err, EnvSecret)
 	}
 	return secrets[0], nil
 }

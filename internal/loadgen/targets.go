@@ -78,10 +78,7 @@ func (d *Direct) Send(ctx context.Context, body []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	msg, err := d.events.Msg(d.subjects.Session(s.Known()), s.Summary(), body, time.Now())
-	if err != nil {
-		return 0, err
-	}
+	msg := d.events.Msg(d.subjects.Session(s.Known()), s.Summary(), body, time.Now())
 	if _, err := d.pub.Publish(ctx, msg); err != nil {
 		return 0, fmt.Errorf("direct publish: %w", err)
 	}

@@ -1,0 +1,4 @@
+package httpserver
+
+// ErrorLog lets the external tests reach the server's error log.
+var ErrorLog = errorLog
