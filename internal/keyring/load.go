@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
+	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 )
 
 // Environment variables that hold the webhook secrets. The secrets have no
