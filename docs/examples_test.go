@@ -379,3 +379,57 @@ func TestGoExamples(t *testing.T) {
 		t.Errorf("compiled %d Go examples, want those of docs/events.md", n)
 	}
 }
+
+// checkPython parses a Python example and lists the modules it imports
+// that are neither the standard library's nor nats-py's.
+const checkPython = `
+import ast, sys
+tree = ast.parse(sys.stdin.read())
+mods = set()
+for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+        mods.update(a.name.split(".")[0] for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+        mods.add(node.module.split(".")[0])
+print(" ".join(sorted(m for m in mods if m not in sys.stdlib_module_names and m != "nats")))
+`
+
+// TestPythonExamples: every Python example parses, imports only the
+// standard library and nats-py, and decodes attributes by the rule
+// (urllib.parse.unquote, strictly). nats-py is not installed here, so the
+// examples are checked, not run.
+func TestPythonExamples(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("python3"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is needed to check the Python examples")
+		}
+		t.Skip("python3 is not installed")
+	}
+	n := 0
+	for _, p := range pages(t) {
+		for _, b := range p.blocks {
+			if b.lang != "python" {
+				continue
+			}
+			n++
+			src := strings.Join(b.lines, "\n")
+			cmd := exec.Command("python3", "-c", checkPython)
+			cmd.Stdin = strings.NewReader(src)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Errorf("%s:%d: the Python example does not parse: %v\n%s", p.path, b.line, err, out)
+				continue
+			}
+			if others := strings.TrimSpace(string(out)); others != "" {
+				t.Errorf("%s:%d: the Python example imports %s, want the standard library and nats-py only", p.path, b.line, others)
+			}
+			if strings.Contains(src, "ce-") && !strings.Contains(src, `unquote(`) || strings.Contains(src, "unquote_plus") || strings.Contains(src, "unquote(") && !strings.Contains(src, `errors="strict"`) {
+				t.Errorf("%s:%d: the Python example reads ce- headers without urllib.parse.unquote(v, errors=\"strict\")", p.path, b.line)
+			}
+		}
+	}
+	if n < 1 {
+		t.Errorf("checked %d Python examples, want the one of docs/events.md", n)
+	}
+}
