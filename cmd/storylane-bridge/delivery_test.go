@@ -139,7 +139,7 @@ func TestSlowAndIdleConnectionsDoNotHoldUpAWebhook(t *testing.T) {
 			}
 			time.Sleep(1100 * time.Millisecond) // idle past their grace
 			for range 300 {
-				io.WriteString(dialT(t, url[len("http://"):]), "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\n") // never finished
+				io.WriteString(clitest.Dial(t, url[len("http://"):]), "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\n") // never finished
 			}
 			time.Sleep(1100 * time.Millisecond) // the slow ones past their grace
 			start := time.Now()
@@ -163,16 +163,6 @@ func TestSlowAndIdleConnectionsDoNotHoldUpAWebhook(t *testing.T) {
 			}
 		})
 	}
-}
-
-func dialT(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // TestBurstThroughAProxyIsAllStored puts a reverse proxy on loopback in

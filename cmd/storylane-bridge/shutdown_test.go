@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -72,13 +73,11 @@ func TestShutdownLosesNothingAnswered2xx(t *testing.T) {
 	}
 	// Shut down once a real flow has been answered, not after a fixed
 	// sleep: on a loaded CI machine 300 ms once saw no 2xx at all.
-	deadline := time.Now().Add(20 * time.Second)
-	for answered := 0; answered < 20 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	poll.Within(20*time.Second, func() bool {
 		mu.Lock()
-		answered = len(stored)
-		mu.Unlock()
-	}
+		defer mu.Unlock()
+		return len(stored) >= 20
+	})
 	b.Cancel()
 	b.Logs.Wait(t, "shutting down")
 	time.Sleep(100 * time.Millisecond)

@@ -17,6 +17,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -102,11 +103,9 @@ func TestFollowsNewSessions(t *testing.T) {
 		done <- run(ctx, []string{"--nats-url", srv.URL(), "--from-start", "--count", "3", "--type", "unknown", "--format", "json"},
 			clitest.Env(nil), &out, &status)
 	}()
-	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(status.String(), "waiting for sessions"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stderr after 15 s = %q, want it to say it is waiting for sessions", status.String())
-		}
-	}
+	poll.Eventually(t, "stderr says it waits for sessions", 15*time.Second, func() bool {
+		return strings.Contains(status.String(), "waiting for sessions")
+	})
 	if want := "reading stream STORYLANE on nats://127.0.0.1:"; !strings.Contains(status.String(), want) ||
 		!strings.Contains(status.String(), "unknown sessions, the whole stream first") {
 		t.Errorf("stderr = %q, want %q, what it reads, and that it waits", status.String(), want)

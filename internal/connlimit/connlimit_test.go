@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/tlstest"
 )
@@ -83,17 +84,6 @@ func start(t *testing.T, cfg Config, tlsCert *tls.Certificate) *server {
 	return s
 }
 
-// dial opens a raw connection, closed at the end of the test.
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // get sends one request on c and reads its answer.
 func get(t *testing.T, c net.Conn, path string) (*http.Response, error) {
 	t.Helper()
@@ -148,11 +138,11 @@ func isReset(err error) bool {
 // one, whose client may be about to reuse it.
 func TestClosesTheHeaderlessConnectionFirst(t *testing.T) {
 	s := start(t, Config{MaxPerClient: 2, NewGrace: time.Millisecond}, nil)
-	silent := dial(t, s.addr)
-	kept := dial(t, s.addr)
+	silent := clitest.Dial(t, s.addr)
+	kept := clitest.Dial(t, s.addr)
 	s.idle(t, kept)
 	time.Sleep(10 * time.Millisecond) // both past their grace
-	third := dial(t, s.addr)
+	third := clitest.Dial(t, s.addr)
 	if res, err := get(t, third, "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET on a third connection = %v, %v, want 200", res, err)
 	}
@@ -170,10 +160,10 @@ func TestClosesTheHeaderlessConnectionFirst(t *testing.T) {
 // TestClosesTheIdleConnectionWhenNoneIsHeaderless: idle ones make room too.
 func TestClosesTheIdleConnectionWhenNoneIsHeaderless(t *testing.T) {
 	s := start(t, Config{MaxPerClient: 1, NewGrace: time.Millisecond}, nil)
-	first := dial(t, s.addr)
+	first := clitest.Dial(t, s.addr)
 	s.idle(t, first)
 	time.Sleep(10 * time.Millisecond)
-	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
+	if res, err := get(t, clitest.Dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET on a second connection = %v, %v, want 200", res, err)
 	}
 	if !closed(first) {
@@ -221,14 +211,14 @@ func isTimeout(err error) bool {
 
 func TestClosesTheOldestHeaderlessConnection(t *testing.T) {
 	s := start(t, Config{MaxPerClient: 3, NewGrace: 20 * time.Millisecond}, nil)
-	slow := []net.Conn{dial(t, s.addr), dial(t, s.addr), dial(t, s.addr)}
+	slow := []net.Conn{clitest.Dial(t, s.addr), clitest.Dial(t, s.addr), clitest.Dial(t, s.addr)}
 	for _, c := range slow {
 		io.WriteString(c, "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\n") // never finished
 	}
 	time.Sleep(50 * time.Millisecond)
 	for i := range 3 {
 		// Served and held serving, so the next one must close another.
-		io.WriteString(dial(t, s.addr), "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+		io.WriteString(clitest.Dial(t, s.addr), "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
 		poll.Eventually(t, "a request past the bound served", 5*time.Second, func() bool { return s.blocked.Load() == int32(i+1) })
 		if !closed(slow[i]) {
 			t.Errorf("slow connection %d still open, want the oldest closed first", i)
@@ -244,9 +234,9 @@ func TestClosesTheOldestHeaderlessConnection(t *testing.T) {
 // keep-alive connection just idle, which its client may be reusing.
 func TestSparesConnectionsInTheirGrace(t *testing.T) {
 	s := start(t, Config{MaxPerClient: 2, NewGrace: time.Hour}, nil)
-	a, b := dial(t, s.addr), dial(t, s.addr)
+	a, b := clitest.Dial(t, s.addr), clitest.Dial(t, s.addr)
 	s.idle(t, a)
-	res, err := get(t, dial(t, s.addr), "/")
+	res, err := get(t, clitest.Dial(t, s.addr), "/")
 	if err != nil {
 		t.Fatalf("GET past the bound: %v, want a 503", err)
 	}
@@ -271,12 +261,12 @@ func assertBusy(t *testing.T, res *http.Response) {
 
 func TestRefusesOnlyWhenEveryConnectionServes(t *testing.T) {
 	s := start(t, Config{MaxConns: 2, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, MaxPerClient: 1}, nil)
-	busy := []net.Conn{dial(t, s.addr), dial(t, s.addr)} // MaxPerClient exempts loopback here
+	busy := []net.Conn{clitest.Dial(t, s.addr), clitest.Dial(t, s.addr)} // MaxPerClient exempts loopback here
 	for _, c := range busy {
 		io.WriteString(c, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
 	}
 	poll.Eventually(t, "two serving", 5*time.Second, func() bool { return s.blocked.Load() == 2 })
-	c := dial(t, s.addr)
+	c := clitest.Dial(t, s.addr)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "POST /webhooks/storylane HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"+strings.Repeat("x", 4096))
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -297,14 +287,14 @@ func TestRefusesOnlyWhenEveryConnectionServes(t *testing.T) {
 			t.Errorf("a serving connection = %v, %v, want its 200: it is never closed for room", res, err)
 		}
 	}
-	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
+	if res, err := get(t, clitest.Dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Errorf("GET once the others are idle = %v, %v, want 200", res, err)
 	}
 }
 
 func TestClosesPeersOutsideTheAllowList(t *testing.T) {
 	s := start(t, Config{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, nil)
-	if !closed(dial(t, s.addr)) {
+	if !closed(clitest.Dial(t, s.addr)) {
 		t.Error("a peer outside the allow-list was kept open")
 	}
 	if got := testutil.ToFloat64(s.metrics.refused.WithLabelValues(reasonNotAllowed)); got != 1 {
@@ -341,9 +331,9 @@ func TestTracksTLSConnections(t *testing.T) {
 // refused but waits, in the backlog, until the oldest is past its grace.
 func TestWaitsAtTheGlobalBound(t *testing.T) {
 	s := start(t, Config{MaxConns: 2, NewGrace: 200 * time.Millisecond}, nil)
-	first, second := dial(t, s.addr), dial(t, s.addr)
+	first, second := clitest.Dial(t, s.addr), clitest.Dial(t, s.addr)
 	poll.Eventually(t, "two open", 5*time.Second, func() bool { return testutil.ToFloat64(s.metrics.open) == 2 })
-	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
+	if res, err := get(t, clitest.Dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET at the global bound = %v, %v, want 200 once room is made", res, err)
 	}
 	if !closed(first) {
@@ -363,7 +353,7 @@ func TestWaitsAtTheGlobalBound(t *testing.T) {
 func TestHeadersTooLargeInJSON(t *testing.T) {
 	t.Parallel()
 	s := start(t, Config{}, nil)
-	c := dial(t, s.addr)
+	c := clitest.Dial(t, s.addr)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	bomb := "GET / HTTP/1.1\r\nHost: test\r\nX-Bomb: " + strings.Repeat("b", 2*testMaxHeaderBytes) + "\r\n\r\n"
 	if _, err := io.WriteString(c, bomb); err != nil {
@@ -383,14 +373,14 @@ func TestHeadersTooLargeInJSON(t *testing.T) {
 		t.Errorf("headers over MaxHeaderBytes = %d %q %q (close %t, %v), want 431 in JSON with Connection: close",
 			res.StatusCode, res.Header.Get("Content-Type"), body, res.Close, err)
 	}
-	if res, err := get(t, dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
+	if res, err := get(t, clitest.Dial(t, s.addr), "/"); err != nil || res.StatusCode != http.StatusOK {
 		t.Errorf("GET / after a 431 = %v, %v, want 200", res, err)
 	}
 
 	ca := tlstest.NewCA(t)
 	cert := ca.Issue(t, false).TLS
 	ts := start(t, Config{}, &cert)
-	tc := tls.Client(dial(t, ts.addr), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+	tc := tls.Client(clitest.Dial(t, ts.addr), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
 	tc.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(tc, bomb); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/ingress"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 func TestAllowList(t *testing.T) {
@@ -82,9 +83,10 @@ func TestShedsBeyondMaxConcurrentPerClient(t *testing.T) {
 	done()
 	// The server frees the slot once its handler has seen the body fail.
 	var last int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && last != http.StatusOK; time.Sleep(10 * time.Millisecond) {
+	poll.Within(5*time.Second, func() bool {
 		last = h.post(t, body, sign(body, secret1)).status
-	}
+		return last == http.StatusOK
+	})
 	if last != http.StatusOK {
 		t.Errorf("POST once the slot is free = %d, want 200", last)
 	}
@@ -121,11 +123,7 @@ func holdSlowBody(t *testing.T, h *harness, reg *prometheus.Registry) func() {
 		done <- err // the body ends in an error: the client went away
 	}()
 	pw.waitRead()
-	for deadline := time.Now().Add(5 * time.Second); inFlight(t, reg) < 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stalled webhook never reached the handler")
-		}
-	}
+	poll.Eventually(t, "the stalled webhook reached the handler", 5*time.Second, func() bool { return inFlight(t, reg) >= 1 })
 	return func() {
 		pw.finish()
 		<-done

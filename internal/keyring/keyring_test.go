@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -151,11 +152,7 @@ func TestWatchReloadsAChangedFile(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 	writeFile(t, file, "new-secret\nold-secret\n")
-	for deadline := time.Now().Add(10 * time.Second); !accepts(k, "new-secret"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("after 10s, the new secret is still refused")
-		}
-	}
+	poll.Eventually(t, "the new secret accepted", 10*time.Second, func() bool { return accepts(k, "new-secret") })
 	if !accepts(k, "old-secret") || k.Len() != 2 || k.reloads("ok") != 1 {
 		t.Errorf("after the rotation: accepts old %t, %d secrets, reloads ok %v; want true, 2, 1", accepts(k, "old-secret"), k.Len(), k.reloads("ok"))
 	}
