@@ -80,12 +80,12 @@ func TestSecretFileReloads(t *testing.T) {
 	if a := post(t, url, body, "new-secret"); a.status != http.StatusUnauthorized {
 		t.Fatalf("POST signed with a secret not yet configured = %d, want 401", a.status)
 	}
-	replaceFile(t, file, "new-secret\nold-secret\n")
+	clitest.ReplaceFile(t, file, "new-secret\nold-secret\n")
 	poll.Eventually(t, "the new secret accepted", 15*time.Second, func() bool { return post(t, url, body, "new-secret").status == http.StatusOK })
 	if a := post(t, url, []byte(`{"id":"still-old"}`), "old-secret"); a.status != http.StatusOK {
 		t.Errorf("POST signed with the old secret during rotation = %d, want 200", a.status)
 	}
-	replaceFile(t, file, "\n") // a broken file keeps the secrets in use
+	clitest.ReplaceFile(t, file, "\n") // a broken file keeps the secrets in use
 	poll.Eventually(t, "the broken file noticed", 15*time.Second, func() bool {
 		_, m := get(t, admin+"/metrics")
 		return strings.Contains(m, `storylane_bridge_secret_reloads_total{result="error"} 1`)
@@ -120,7 +120,7 @@ func TestProcessReloadsSecretsOnSIGHUP(t *testing.T) {
 	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET_FILE=" + file, "BRIDGE_SECRET_RELOAD_INTERVAL=1h"},
 		"--listen", "127.0.0.1:0", "--nats-listen", "none", "--data-dir", t.TempDir())
 	url := "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
-	replaceFile(t, file, "after-hup\n")
+	clitest.ReplaceFile(t, file, "after-hup\n")
 	body := []byte(`{"id":"hup"}`)
 	if a := post(t, url, body, "after-hup"); a.status != http.StatusUnauthorized {
 		t.Fatalf("POST with the new secret before SIGHUP = %d, want 401", a.status)
@@ -175,7 +175,7 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 		"--secret-file", file, "--secret-reload-interval", "50ms", "--admin-listen", "127.0.0.1:0"}, nil)
 	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
 	url := "http://" + b.Logs.Wait(t, "listening")["addr"].(string)
-	replaceFile(t, file, "\uFEFFrotated\r\nin-use\r\n")
+	clitest.ReplaceFile(t, file, "\uFEFFrotated\r\nin-use\r\n")
 	line := b.Logs.Wait(t, "webhook secrets not reloaded; the previous ones stay in use")
 	if msg, _ := line["error"].(string); !strings.Contains(msg, file+", line 1: invisible character in a webhook secret: U+FEFF") || strings.Contains(msg, "rotated") {
 		t.Errorf("failed reload logged %q, want the file, line 1 and U+FEFF, and no secret", msg)
@@ -193,7 +193,7 @@ func TestSecretFileWithBOMIsNotReloaded(t *testing.T) {
 	if a := post(t, url, []byte(`{"id":"not-yet"}`), "rotated"); a.status != http.StatusUnauthorized {
 		t.Errorf("POST with the secret of the refused file = %d, want 401", a.status)
 	}
-	replaceFile(t, file, "rotated\r\nin-use\r\n")
+	clitest.ReplaceFile(t, file, "rotated\r\nin-use\r\n")
 	poll.Eventually(t, "the fixed file reloaded", 15*time.Second, func() bool { return post(t, url, []byte(`{"id":"fixed"}`), "rotated").status == http.StatusOK })
 }
 
@@ -219,19 +219,6 @@ func TestHeadersTooLargeAnswerJSON(t *testing.T) {
 	var answer map[string]string
 	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge || res.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &answer) != nil || answer["error"] == "" {
 		t.Errorf("headers over --max-header-bytes = %d %q %q, want 431 in JSON", res.StatusCode, res.Header.Get("Content-Type"), body)
-	}
-}
-
-// replaceFile writes file by a rename, as an operator rotating secrets
-// should: the bridge re-reads it meanwhile.
-func replaceFile(t *testing.T, file, content string) {
-	t.Helper()
-	tmp := file + ".new"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 func watched(t *testing.T, content string) (*Keyring, string, *observer.ObservedLogs) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "secrets")
-	writeFile(t, file, content)
+	clitest.ReplaceFile(t, file, content)
 	l, err := Load(file, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -34,18 +35,6 @@ func watched(t *testing.T, content string) (*Keyring, string, *observer.Observed
 	k := New(l, prometheus.NewRegistry(), zap.New(core))
 	k.settle = 0
 	return k, file, logs
-}
-
-// writeFile replaces file at once, by a rename, as a reload expects.
-func writeFile(t *testing.T, file, content string) {
-	t.Helper()
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (k *Keyring) reloads(result string) float64 {
@@ -95,7 +84,7 @@ func TestMissingFileReportedOnce(t *testing.T) {
 func TestBrokenFileReportedOnce(t *testing.T) {
 	t.Parallel()
 	k, file, _ := watched(t, "kept\n")
-	writeFile(t, file, "\n")
+	clitest.ReplaceFile(t, file, "\n")
 	k.reload(false)
 	k.reload(false)
 	if got := k.reloads("error"); got != 1 {
@@ -151,7 +140,7 @@ func TestWatchReloadsAChangedFile(t *testing.T) {
 		k.Watch(ctx, 10*time.Millisecond)
 	}()
 	defer func() { cancel(); <-done }()
-	writeFile(t, file, "new-secret\nold-secret\n")
+	clitest.ReplaceFile(t, file, "new-secret\nold-secret\n")
 	poll.Eventually(t, "the new secret accepted", 10*time.Second, func() bool { return accepts(k, "new-secret") })
 	if !accepts(k, "old-secret") || k.Len() != 2 || k.reloads("ok") != 1 {
 		t.Errorf("after the rotation: accepts old %t, %d secrets, reloads ok %v; want true, 2, 1", accepts(k, "old-secret"), k.Len(), k.reloads("ok"))
