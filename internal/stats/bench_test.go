@@ -38,7 +38,7 @@ func BenchmarkMillion(b *testing.B) {
 		for i := range n {
 			d := r.IntN(100)
 			s := storylane.Session{Name: demos[d], Link: "https://app.storylane.io/demo/" + demos[d],
-				ViewedAt: start.Add(time.Duration(r.IntN(90*86400)) * time.Second).Format(time.RFC3339),
+				ViewedAt:   start.Add(time.Duration(r.IntN(90*86400)) * time.Second).Format(time.RFC3339),
 				Completion: json.Number(strconv.Itoa(i % 101)), TimeSpent: json.Number(strconv.Itoa(i % 600)),
 				ChecklistCompleted: i%4 == 0, CTAOpened: []string{"", "Book"}[i%2], UTMParams: campaigns[r.IntN(1000)]}
 			if i%3 == 0 {

@@ -93,4 +93,3 @@ func timeLower(b int) uint64 {
 }
 
 func leadingZeros(v uint64) int { return bits.LeadingZeros64(v) }
-

@@ -3,7 +3,7 @@ package stats
 // interned numbers the distinct values of a kind (demos, campaigns,
 // companies), so that the tables hold small indexes, not strings.
 type interned[T comparable] struct {
-	ids map[T]int
+	ids    map[T]int
 	values []T
 }
 

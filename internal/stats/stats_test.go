@@ -91,7 +91,7 @@ func TestOverview(t *testing.T) {
 	// unreadable: stored 05-17), s6. 05-18: s2 (-08:00, 07:30 UTC the day
 	// after), s4 (no viewed_at: stored 05-18), s7 (year 1: stored), s8.
 	may17 := Figures{Sessions: 4, Known: 4, Unknown: 0, KnownRate: 1, Leads: 3,
-		Completion: completion(1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1), // 5, 80, 95.5, 100
+		Completion:       completion(1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1),                            // 5, 80, 95.5, 100
 		CompletionMedian: ptr(80), TimeSpentMedian: ptr[int64](20), TimeSpentP90: ptr[int64](96), // 16.9→16, 20, 30→28, 100→96
 		ChecklistRate: 0.5, CTARate: 0.5}
 	may18 := Figures{Sessions: 4, Known: 0, Unknown: 4, KnownRate: 0, Leads: 0,
@@ -152,8 +152,8 @@ func TestCampaigns(t *testing.T) {
 		want []CampaignFigures
 	}{
 		{"everything", Query{}, []CampaignFigures{
-			{Campaign{"google", "cpc", "spring"}, 4, 2, 0.5},      // s1, s2, s6, s7
-			{Campaign{}, 2, 1, 0.5},                              // s3 (utm_params null), s8 (none)
+			{Campaign{"google", "cpc", "spring"}, 4, 2, 0.5},    // s1, s2, s6, s7
+			{Campaign{}, 2, 1, 0.5},                             // s3 (utm_params null), s8 (none)
 			{Campaign{"linkedin", "social", "launch"}, 1, 1, 1}, // s5
 			{Campaign{"linkedin", "", ""}, 1, 0, 0},             // s4
 		}},
