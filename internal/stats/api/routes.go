@@ -1,0 +1,20 @@
+// Package api serves session-stats' figures: JSON for the dashboard and
+// anyone's scripts, CSV (?format=csv) for spreadsheets. Every route is in
+// Routes.
+package api
+
+import (
+	"net/http"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/stats"
+)
+
+// Routes returns the handler of every route of the API over agg.
+func Routes(agg *stats.Aggregates) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/overview", table(agg, overview))
+	mux.Handle("GET /api/demos", table(agg, demos))
+	mux.Handle("GET /api/campaigns", table(agg, campaigns))
+	mux.Handle("GET /api/companies", table(agg, companies))
+	return mux
+}

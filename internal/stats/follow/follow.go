@@ -1,0 +1,124 @@
+// Package follow feeds session-stats' aggregates from the stream: an
+// ordered consumer (no state on the server, no acknowledgements) from the
+// sequence after the last one applied, first catching up, then following
+// live; and it keeps the snapshot under the state directory.
+package follow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats"
+)
+
+// Follower applies the stream's events to its aggregates.
+type Follower struct {
+	js       jetstream.JetStream
+	stream   string
+	filters  []string
+	agg      *stats.Aggregates
+	metrics  *Metrics
+	logger   *zap.Logger
+	started  time.Time
+	caughtUp atomic.Bool
+}
+
+// New returns a follower of stream's filters into agg.
+func New(js jetstream.JetStream, stream string, filters []string, agg *stats.Aggregates, m *Metrics, logger *zap.Logger) *Follower {
+	return &Follower{js: js, stream: stream, filters: filters, agg: agg, metrics: m, logger: logger, started: time.Now()}
+}
+
+// CaughtUp reports whether the follower has applied what the stream held
+// when it started (or once since).
+func (f *Follower) CaughtUp() bool { return f.caughtUp.Load() }
+
+// idleWait is how long a read waits for an event before it counts the
+// follower caught up.
+const idleWait = time.Second
+
+// Run applies events until ctx is done; a broken read starts over from the
+// next sequence after a pause.
+func (f *Follower) Run(ctx context.Context) error {
+	for {
+		err := f.read(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		f.logger.Warn("reading the stream; starting over", zap.Uint64("from", f.agg.Seq()+1), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (f *Follower) read(ctx context.Context) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.filters, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if seq := f.agg.Seq(); seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
+	}
+	oc, err := f.js.OrderedConsumer(ctx, f.stream, cfg)
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	it, err := oc.Messages(jetstream.PullMaxMessages(2048))
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)()
+	for ctx.Err() == nil {
+		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
+		if errors.Is(err, nats.ErrTimeout) {
+			f.metrics.lag.Set(0)
+			f.markCaughtUp()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := f.apply(msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Follower) apply(msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	e, err := consume.Decode(msg)
+	if err != nil {
+		// Only the bridge publishes events; one that does not decode (an
+		// older layout, say) is left out of the figures, and said so.
+		f.logger.Warn("not an event; not counted", zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))
+		f.agg.Skip(meta.Sequence.Stream)
+	} else if f.agg.Apply(e) {
+		f.metrics.applied.Inc()
+	}
+	f.metrics.lag.Set(float64(meta.NumPending))
+	if meta.NumPending == 0 {
+		f.markCaughtUp()
+	}
+	return nil
+}
+
+func (f *Follower) markCaughtUp() {
+	if f.caughtUp.CompareAndSwap(false, true) {
+		took := time.Since(f.started)
+		f.metrics.rebuild.Set(took.Seconds())
+		f.logger.Info("caught up with the stream", zap.Uint64("seq", f.agg.Seq()), zap.Int("events", f.agg.Events()),
+			zap.Duration("took", took))
+	}
+}
