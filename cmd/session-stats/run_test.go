@@ -1,0 +1,203 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
+	"github.com/storylane-bridge/storylane-bridge/internal/poll"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/statefile"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type fixture struct {
+	nats   *natstest.Server
+	js     jetstream.JetStream
+	stream broker.StreamConfig
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	return fixture{nats: srv, js: js, stream: natstest.DefaultStream(t, js)}
+}
+
+// publish stores sessions from to from+n-1 as the bridge would: known when
+// i is odd, viewed on 2024-05-17, 18 or 19 as i%3 is 0, 1 or 2.
+func (f fixture) publish(t *testing.T, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		natstest.Publish(t, f.js, f.stream, natstest.SessionBody(i, i%2 == 1))
+	}
+}
+
+// start runs session-stats and returns the address of its API and of its
+// admin listener.
+func (f fixture) start(t *testing.T, stateDir string, extra ...string) (*clitest.Running, string, string) {
+	t.Helper()
+	args := append([]string{"--nats-url", f.nats.URL(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--state-dir", stateDir, "--snapshot-interval", "100ms"}, extra...)
+	r := clitest.Start(t, run, args, nil)
+	api := r.Logs.Wait(t, "api listening")["addr"].(string)
+	adm := r.Logs.Wait(t, "admin listening")["addr"].(string)
+	return r, "http://" + api, "http://" + adm
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func overview(t *testing.T, api, query string) stats.Overview {
+	t.Helper()
+	var o stats.Overview
+	if err := json.Unmarshal([]byte(get(t, api+"/api/overview"+query)), &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func waitSessions(t *testing.T, api string, n int64) {
+	t.Helper()
+	poll.Eventually(t, fmt.Sprintf("%d sessions counted", n), 20*time.Second, func() bool {
+		return overview(t, api, "").Totals.Sessions == n
+	})
+}
+
+func TestFiguresFromTheStream(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.publish(t, 0, 6)
+	_, api, adm := f.start(t, t.TempDir())
+	f.publish(t, 6, 4) // live
+	f.publish(t, 0, 1) // a webhook sent again
+	waitSessions(t, api, 10)
+	// By hand: i = 0..9, known when odd; 17th: 0, 3, 6, 9 (known 3, 9);
+	// 18th: 1, 4, 7 (known 1, 7); 19th: 2, 5, 8 (known 5).
+	o := overview(t, api, "")
+	if o.Totals.Known != 5 || o.Totals.Leads != 5 {
+		t.Errorf("totals: known %d, leads %d, want 5, 5", o.Totals.Known, o.Totals.Leads)
+	}
+	want := []struct {
+		day             string
+		sessions, known int64
+	}{{"2024-05-17", 4, 2}, {"2024-05-18", 3, 2}, {"2024-05-19", 3, 1}}
+	if len(o.Days) != len(want) {
+		t.Fatalf("days = %+v, want 3", o.Days)
+	}
+	for i, w := range want {
+		if d := o.Days[i]; d.Day != w.day || d.Sessions != w.sessions || d.Known != w.known {
+			t.Errorf("day %d = %s %d sessions %d known, want %s %d %d", i, d.Day, d.Sessions, d.Known, w.day, w.sessions, w.known)
+		}
+	}
+	if got := overview(t, api, "?from=2024-05-18&to=2024-05-18&demo=Product+Demo").Totals; got.Sessions != 3 || got.Known != 2 {
+		t.Errorf("18th: sessions %d known %d, want 3, 2", got.Sessions, got.Known)
+	}
+	if got := get(t, api+"/api/companies?format=csv"); !strings.Contains(got, "Acme Inc,example.com,,,5,") {
+		t.Errorf("companies CSV = %s, want Acme Inc with 5 sessions", got)
+	}
+	metrics := get(t, adm+"/metrics")
+	for _, m := range []string{"storylane_stats_events_applied_total 10", "storylane_stats_lag_events 0",
+		"storylane_stats_snapshot_age_seconds", "storylane_stats_rebuild_duration_seconds"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
+	get(t, adm+"/readyz")
+}
+
+// No route, in either format, shows a lead's e-mail or name.
+func TestNoLeadIdentity(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.publish(t, 0, 6)
+	_, api, _ := f.start(t, t.TempDir())
+	waitSessions(t, api, 6)
+	for _, path := range []string{"/api/overview", "/api/demos", "/api/campaigns", "/api/companies"} {
+		for _, format := range []string{"json", "csv"} {
+			body := get(t, api+path+"?format="+format)
+			for _, secret := range []string{"@example.com", "Lee", "lead-1", "D1", "D3", "D5"} {
+				if strings.Contains(body, secret) {
+					t.Errorf("GET %s?format=%s shows %q: %s", path, format, secret, body)
+				}
+			}
+		}
+	}
+}
+
+// Stopped, then restarted after more events: it resumes from its snapshot
+// and every figure equals a rebuild's from the first event.
+func TestRestartEqualsRebuild(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	state := t.TempDir()
+	f.publish(t, 0, 7)
+	r, api, _ := f.start(t, state)
+	waitSessions(t, api, 7)
+	if err := r.Stop(t); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	f.publish(t, 7, 5)
+	f.publish(t, 2, 2) // sent again, after the snapshot
+	r, api, _ = f.start(t, state)
+	if seq := r.Logs.Wait(t, "resuming from the snapshot")["seq"].(float64); seq != 7 {
+		t.Errorf("resumed at sequence %v, want 7", seq)
+	}
+	waitSessions(t, api, 12)
+	_, fresh, _ := f.start(t, state, "--rebuild", "--state-dir", t.TempDir())
+	waitSessions(t, fresh, 12)
+	for _, path := range []string{"/api/overview", "/api/demos", "/api/campaigns", "/api/companies"} {
+		if got, want := get(t, api+path), get(t, fresh+path); got != want {
+			t.Errorf("GET %s after a restart = %s, want the rebuild's %s", path, got, want)
+		}
+	}
+}
+
+// A snapshot that cannot be trusted is refused, said so, and the figures
+// rebuilt from the first event.
+func TestCorruptSnapshotRebuilds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	state := t.TempDir()
+	if err := os.WriteFile(filepath.Join(state, statefile.Name), []byte("storylane-stats snapshot v1\n\x00\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, 0, 4)
+	r, api, _ := f.start(t, state)
+	r.Logs.Wait(t, "snapshot refused; rebuilding from the stream's first event")
+	waitSessions(t, api, 4)
+}
+
+func TestHelpAndReadmeAgree(t *testing.T) {
+	t.Parallel()
+	clitest.CheckHelpInDocs(t, run)
+}
