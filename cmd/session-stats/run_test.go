@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -195,6 +196,30 @@ func TestCorruptSnapshotRebuilds(t *testing.T) {
 	r, api, _ := f.start(t, state)
 	r.Logs.Wait(t, "snapshot refused; rebuilding from the stream's first event")
 	waitSessions(t, api, 4)
+}
+
+// A stream created again behind the snapshot's sequence makes it rebuild:
+// its new events would otherwise be skipped, and the old ones counted.
+func TestStreamCreatedAgainRebuilds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	state := t.TempDir()
+	f.publish(t, 0, 6)
+	r, api, _ := f.start(t, state)
+	waitSessions(t, api, 6)
+	if err := r.Stop(t); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.js.DeleteStream(ctx, f.stream.Name); err != nil {
+		t.Fatal(err)
+	}
+	f.stream = natstest.DefaultStream(t, f.js)
+	f.publish(t, 20, 2)
+	r, api, _ = f.start(t, state)
+	r.Logs.Wait(t, "the stream ends before the last event counted (created again, or purged); rebuilding from its first event")
+	waitSessions(t, api, 2)
 }
 
 func TestHelpAndReadmeAgree(t *testing.T) {

@@ -88,6 +88,15 @@ func (a *Aggregates) Apply(e consume.Event) bool {
 	return true
 }
 
+// Reset forgets everything applied, for a rebuild from the first event.
+func (a *Aggregates) Reset() {
+	fresh := New()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq, a.seen, a.demos, a.campaigns, a.companies = 0, fresh.seen, fresh.demos, fresh.campaigns, fresh.companies
+	a.cells, a.utm, a.visits = fresh.cells, fresh.utm, fresh.visits
+}
+
 // Skip records seq as applied for a message that is not an event to count
 // (one that does not decode), so that a snapshot resumes past it.
 func (a *Aggregates) Skip(seq uint64) {

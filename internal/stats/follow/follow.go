@@ -62,6 +62,9 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 func (f *Follower) read(ctx context.Context) error {
+	if err := f.checkBehind(ctx); err != nil {
+		return err
+	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if seq := f.agg.Seq(); seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
@@ -121,4 +124,20 @@ func (f *Follower) markCaughtUp() {
 		f.logger.Info("caught up with the stream", zap.Uint64("seq", f.agg.Seq()), zap.Int("events", f.agg.Events()),
 			zap.Duration("took", took))
 	}
+}
+
+// checkBehind rebuilds when the stream ends before the last sequence
+// applied: it was deleted and created again (or purged), so the figures
+// count events it no longer holds and its new events would be skipped.
+func (f *Follower) checkBehind(ctx context.Context) error {
+	s, err := f.js.Stream(ctx, f.stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", f.stream, err)
+	}
+	if last, applied := s.CachedInfo().State.LastSeq, f.agg.Seq(); last < applied {
+		f.logger.Error("the stream ends before the last event counted (created again, or purged); rebuilding from its first event",
+			zap.Uint64("stream_last_seq", last), zap.Uint64("applied_seq", applied))
+		f.agg.Reset()
+	}
+	return nil
 }
