@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 )
 
 // snapshotMagic starts every snapshot; a new layout takes a new version.
@@ -20,24 +19,22 @@ var ErrCorrupt = errors.New("stats snapshot corrupt")
 // state is what a snapshot holds: everything Aggregates keep.
 type state struct {
 	Seq       uint64
-	Seen      []uint64
+	Seen      tableState
 	Demos     []Demo
 	Campaigns []Campaign
 	Companies []Company
 	Cells     map[uint32]*cell
-	UTM       table
-	Visits    table
+	UTM       tableState
+	Visits    tableState
 }
 
 // Encode writes the aggregates and the last sequence applied, read
 // together under one lock, so that the snapshot is never ahead of what it
 // counts: magic, payload length, gob payload, SHA-256 of the payload.
 func (a *Aggregates) Encode(w io.Writer) (seq uint64, err error) {
-	a.mu.Lock() // all() merges the seen set
-	a.utm.merge()
-	a.visits.merge()
-	st := state{Seq: a.seq, Seen: a.seen.all(), Demos: a.demos.values, Campaigns: a.campaigns.values,
-		Companies: a.companies.values, Cells: a.cells, UTM: table{Keys: a.utm.Keys, Vals: a.utm.Vals}, Visits: table{Keys: a.visits.Keys, Vals: a.visits.Vals}}
+	a.mu.Lock() // state() merges the tables
+	st := state{Seq: a.seq, Seen: a.seen.state(), Demos: a.demos.values, Campaigns: a.campaigns.values,
+		Companies: a.companies.values, Cells: a.cells, UTM: a.utm.state(), Visits: a.visits.state()}
 	defer a.mu.Unlock()
 	h := sha256.New()
 	var payload countingWriter
@@ -104,10 +101,9 @@ func Decode(r io.Reader) (*Aggregates, error) {
 func (st *state) aggregates() (*Aggregates, error) {
 	a := New()
 	a.seq = st.Seq
-	if !slices.IsSorted(st.Seen) {
+	if !a.seen.restore(st.Seen, func(uint64) bool { return true }) {
 		return nil, fmt.Errorf("%w: ids out of order", ErrCorrupt)
 	}
-	a.seen.sorted = st.Seen
 	a.demos.restore(st.Demos)
 	a.campaigns.restore(st.Campaigns)
 	a.companies.restore(st.Companies)
@@ -126,17 +122,10 @@ func (st *state) aggregates() (*Aggregates, error) {
 	return a, nil
 }
 
-// restoreTable checks a table read (merged when written) before it
-// replaces t's entries.
-func restoreTable(t *table, read table, demos, others int) error {
-	if len(read.Keys) != len(read.Vals) || len(read.Pending) > 0 || !slices.IsSorted(read.Keys) {
-		return fmt.Errorf("%w: a table is not in order", ErrCorrupt)
+// restoreTable checks a table read before it replaces t's entries.
+func restoreTable(t *table, read tableState, demos, others int) error {
+	if !t.restore(read, func(k uint64) bool { return int(k>>32&0xffff) < demos && int(uint32(k)) < others }) {
+		return fmt.Errorf("%w: a table is out of order, or names a demo, campaign or company it does not hold", ErrCorrupt)
 	}
-	for _, k := range read.Keys {
-		if int(k>>32&0xffff) >= demos || int(uint32(k)) >= others {
-			return fmt.Errorf("%w: a table names a demo, campaign or company it does not hold", ErrCorrupt)
-		}
-	}
-	t.Keys, t.Vals = read.Keys, read.Vals
 	return nil
 }

@@ -67,21 +67,3 @@ func TestSnapshotCorrupt(t *testing.T) {
 		})
 	}
 }
-
-func TestSeenSetMerges(t *testing.T) {
-	s := newSeenSet()
-	n := recentMax*3 + 7
-	for i := range n {
-		if !s.add(uint64(i) * 0x9e3779b97f4a7c15) {
-			t.Fatalf("add(%d) = false, want true", i)
-		}
-	}
-	for i := range n {
-		if s.add(uint64(i) * 0x9e3779b97f4a7c15) {
-			t.Fatalf("add(%d) again = true, want false", i)
-		}
-	}
-	if got := s.len(); got != n {
-		t.Errorf("len() = %d, want %d", got, n)
-	}
-}

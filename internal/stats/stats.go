@@ -37,7 +37,7 @@ type Company struct {
 type Aggregates struct {
 	mu   sync.RWMutex
 	seq  uint64 // the last stream sequence applied
-	seen seenSet
+	seen table  // hashes of the ids counted
 
 	demos     interned[Demo]
 	campaigns interned[Campaign]
@@ -53,7 +53,7 @@ type Aggregates struct {
 
 // New returns empty aggregates.
 func New() *Aggregates {
-	return &Aggregates{seen: newSeenSet(), demos: newInterned[Demo](), campaigns: newInterned[Campaign](),
+	return &Aggregates{seen: newTable(nil), demos: newInterned[Demo](), campaigns: newInterned[Campaign](),
 		companies: newInterned[Company](), cells: map[uint32]*cell{}, utm: newTable(addCounts), visits: newTable(addVisit)}
 }
 
@@ -68,7 +68,7 @@ func (a *Aggregates) Apply(e consume.Event) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq = max(a.seq, e.StreamSeq)
-	if !a.seen.add(idHash(e.ID())) {
+	if !a.seen.insert(idHash(e.ID())) {
 		return false
 	}
 	s := e.Session

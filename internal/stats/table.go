@@ -3,23 +3,32 @@ package stats
 import (
 	"maps"
 	"slices"
+	"sort"
 )
 
-// table maps a packed key to a packed value in 16 bytes an entry: sorted
-// keys and their values, and a small map of the keys not merged in yet. A
-// Go map of a million entries costs about 40 bytes each, and the
-// campaigns' table reaches a million when days, demos and campaigns
-// multiply (see BenchmarkMillion).
+// table is a sorted set of packed keys, each with a packed value unless it
+// is a set of keys alone, in 8 or 16 bytes an entry: blocks of at most
+// blockMax sorted keys (and their values), and a small map of the keys not
+// merged in yet. A Go map of a million entries costs about 40 bytes each,
+// and the campaigns' table reaches a million when days, demos and
+// campaigns multiply (see BenchmarkMillion); blocks, unlike one sorted
+// slice, never make the process hold a large array twice while it grows.
 type table struct {
-	Keys, Vals []uint64
-	Pending    map[uint64]uint64
-	combine    func(old, v uint64) uint64
+	blocks  []block
+	pending map[uint64]uint64
+	// combine adds a value to an entry's; nil for a set of keys alone.
+	combine func(old, v uint64) uint64
 }
 
-const pendingMax = 1 << 14
+type block struct{ keys, vals []uint64 }
+
+const (
+	blockMax   = 4096
+	pendingMax = 1 << 14
+)
 
 func newTable(combine func(old, v uint64) uint64) table {
-	return table{Pending: map[uint64]uint64{}, combine: combine}
+	return table{pending: map[uint64]uint64{}, combine: combine}
 }
 
 // addCounts adds sessions and known counts packed as sessions<<32 | known.
@@ -31,48 +40,179 @@ func addVisit(old, v uint64) uint64 {
 	return (old>>32+v>>32)<<32 | uint64(max(uint32(old), uint32(v)))
 }
 
+// find is where k is, or would be, in the blocks.
+func (t *table) find(k uint64) (b, i int, ok bool) {
+	b = sort.Search(len(t.blocks), func(j int) bool { keys := t.blocks[j].keys; return keys[len(keys)-1] >= k })
+	if b == len(t.blocks) {
+		return b, 0, false
+	}
+	i, ok = slices.BinarySearch(t.blocks[b].keys, k)
+	return b, i, ok
+}
+
+// add combines v into k's value.
 func (t *table) add(k, v uint64) {
-	if i, ok := slices.BinarySearch(t.Keys, k); ok {
-		t.Vals[i] = t.combine(t.Vals[i], v)
+	if b, i, ok := t.find(k); ok {
+		t.blocks[b].vals[i] = t.combine(t.blocks[b].vals[i], v)
 		return
 	}
-	t.Pending[k] = t.combine(t.Pending[k], v)
-	if len(t.Pending) >= pendingMax {
+	t.pending[k] = t.combine(t.pending[k], v)
+	t.mergeIfFull()
+}
+
+// insert adds k to a set of keys and reports whether it was new.
+func (t *table) insert(k uint64) bool {
+	if _, _, ok := t.find(k); ok {
+		return false
+	}
+	if _, ok := t.pending[k]; ok {
+		return false
+	}
+	t.pending[k] = 0
+	t.mergeIfFull()
+	return true
+}
+
+func (t *table) mergeIfFull() {
+	if len(t.pending) >= pendingMax {
 		t.merge()
 	}
 }
 
-// merge moves the pending entries into the sorted slices, in place from
-// the back.
+// merge moves the pending entries into the blocks, rewriting only the
+// blocks they fall in.
 func (t *table) merge() {
-	if len(t.Pending) == 0 {
+	if len(t.pending) == 0 {
 		return
 	}
-	add := slices.Sorted(maps.Keys(t.Pending))
-	n := len(t.Keys)
-	t.Keys = slices.Grow(t.Keys, len(add))[:n+len(add)]
-	t.Vals = slices.Grow(t.Vals, len(add))[:n+len(add)]
-	i, j := n-1, len(add)-1
-	for k := len(t.Keys) - 1; j >= 0; k-- {
-		if i >= 0 && t.Keys[i] > add[j] {
-			t.Keys[k], t.Vals[k] = t.Keys[i], t.Vals[i]
-			i--
-		} else {
-			t.Keys[k], t.Vals[k] = add[j], t.Pending[add[j]]
-			j--
+	add := slices.Sorted(maps.Keys(t.pending))
+	var out []block
+	for b := 0; b < len(t.blocks) || len(add) > 0; b++ {
+		if b == len(t.blocks) { // past the last key: new blocks
+			out = append(out, t.split(block{}, add)...)
+			break
+		}
+		blk := t.blocks[b]
+		n := len(add)
+		if b < len(t.blocks)-1 {
+			n, _ = slices.BinarySearch(add, blk.keys[len(blk.keys)-1])
+		}
+		out = append(out, t.split(blk, add[:n])...)
+		add = add[n:]
+		if len(add) == 0 {
+			out = append(out, t.blocks[b+1:]...)
+			break
 		}
 	}
-	clear(t.Pending)
+	t.blocks = out
+	clear(t.pending)
+}
+
+// split merges the sorted keys add into blk, cut into blocks of at most
+// blockMax.
+func (t *table) split(blk block, add []uint64) []block {
+	if len(add) == 0 {
+		return []block{blk}
+	}
+	n := len(blk.keys) + len(add)
+	keys := make([]uint64, 0, n)
+	var vals []uint64
+	if t.combine != nil {
+		vals = make([]uint64, 0, n)
+	}
+	i := 0
+	for _, k := range add {
+		for ; i < len(blk.keys) && blk.keys[i] < k; i++ {
+			keys = append(keys, blk.keys[i])
+			if vals != nil {
+				vals = append(vals, blk.vals[i])
+			}
+		}
+		keys = append(keys, k)
+		if vals != nil {
+			vals = append(vals, t.pending[k])
+		}
+	}
+	keys = append(keys, blk.keys[i:]...)
+	if vals != nil {
+		vals = append(vals, blk.vals[i:]...)
+	}
+	parts := (n + blockMax - 1) / blockMax
+	var out []block
+	for p := range parts {
+		lo, hi := p*n/parts, (p+1)*n/parts
+		nb := block{keys: slices.Clip(keys[lo:hi])}
+		if vals != nil {
+			nb.vals = slices.Clip(vals[lo:hi])
+		}
+		out = append(out, nb)
+	}
+	return out
 }
 
 // each calls fn for every entry, pending ones included.
 func (t *table) each(fn func(k, v uint64)) {
-	for i, k := range t.Keys {
-		fn(k, t.Vals[i])
+	for _, b := range t.blocks {
+		for i, k := range b.keys {
+			fn(k, b.vals[i])
+		}
 	}
-	for k, v := range t.Pending {
+	for k, v := range t.pending {
 		fn(k, v)
 	}
 }
 
-func (t *table) len() int { return len(t.Keys) + len(t.Pending) }
+func (t *table) len() int {
+	n := len(t.pending)
+	for _, b := range t.blocks {
+		n += len(b.keys)
+	}
+	return n
+}
+
+// tableState is a table in a snapshot, merged: its blocks' keys and values.
+type tableState struct {
+	Keys, Vals [][]uint64
+}
+
+func (t *table) state() tableState {
+	t.merge()
+	var s tableState
+	for _, b := range t.blocks {
+		s.Keys = append(s.Keys, b.keys)
+		if t.combine != nil {
+			s.Vals = append(s.Vals, b.vals)
+		}
+	}
+	return s
+}
+
+// restore replaces t's entries with s's, and reports whether s is a table
+// of t's kind in order, each key passing valid.
+func (t *table) restore(s tableState, valid func(k uint64) bool) bool {
+	if (t.combine != nil) != (s.Vals != nil) && len(s.Keys) > 0 || t.combine != nil && len(s.Vals) != len(s.Keys) {
+		return false
+	}
+	blocks := make([]block, len(s.Keys))
+	var last uint64
+	for i, keys := range s.Keys {
+		if len(keys) == 0 || len(keys) > blockMax || !slices.IsSorted(keys) || i > 0 && keys[0] <= last {
+			return false
+		}
+		last = keys[len(keys)-1]
+		for _, k := range keys {
+			if !valid(k) {
+				return false
+			}
+		}
+		blocks[i].keys = keys
+		if t.combine != nil {
+			if len(s.Vals[i]) != len(keys) {
+				return false
+			}
+			blocks[i].vals = s.Vals[i]
+		}
+	}
+	t.blocks = blocks
+	return true
+}
