@@ -222,6 +222,25 @@ func TestStreamCreatedAgainRebuilds(t *testing.T) {
 	waitSessions(t, api, 2)
 }
 
+// A message that is not an event is left out of the figures, said so, and
+// passed: the events after it count.
+func TestNotAnEventSkipped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.publish(t, 0, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.js.Publish(ctx, f.stream.Subjects.Session(false), []byte(`not a session`)); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, 2, 2)
+	r, api, _ := f.start(t, t.TempDir())
+	waitSessions(t, api, 4)
+	if e := r.Logs.Wait(t, "not an event; not counted"); e["seq"].(float64) != 3 {
+		t.Errorf("skipped seq %v, want 3", e["seq"])
+	}
+}
+
 func TestHelpAndReadmeAgree(t *testing.T) {
 	t.Parallel()
 	clitest.CheckHelpInDocs(t, run)
