@@ -89,7 +89,7 @@ func TestOverview(t *testing.T) {
 	}
 	// 05-17: s1, s3 (+09:00, 23:15 UTC the day before), s5 (viewed_at
 	// unreadable: stored 05-17), s6. 05-18: s2 (-08:00, 07:30 UTC the day
-	// after), s4 (no viewed_at: stored 05-18), s7 (year 1: stored), s8.
+	// after), s4 (no viewed_at: stored 05-18), s7 (year 9999, a placeholder: stored), s8.
 	may17 := Figures{Sessions: 4, Known: 4, Unknown: 0, KnownRate: 1, Leads: 3,
 		Completion:       completion(1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1),                            // 5, 80, 95.5, 100
 		CompletionMedian: ptr(80), TimeSpentMedian: ptr[int64](20), TimeSpentP90: ptr[int64](96), // 16.9→16, 20, 30→28, 100→96
