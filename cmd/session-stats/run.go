@@ -18,9 +18,10 @@ rates; per campaign (utm_*) sessions and known rate; per revealed company
 sessions and last visit. Never a lead's e-mail or name. It reads the stream
 with an ordered consumer (nothing kept on the server), from the snapshot in
 --state-dir when there is one, counts each event id once, follows new events
-live, and serves /api/overview, /api/demos, /api/campaigns and
-/api/companies (?from=YYYY-MM-DD&to=YYYY-MM-DD&demo=..., ?format=csv) on
---listen. --rebuild ignores the snapshot.`
+live, and serves on --listen a dashboard page at / (charts, tables, live
+updates; no request to any other host) and /api/overview, /api/demos,
+/api/campaigns and /api/companies (?from=YYYY-MM-DD&to=YYYY-MM-DD&demo=...,
+?format=csv). --rebuild ignores the snapshot.`
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (follow.ProcessConfig, cli.LogConfig, error) {
 	var c follow.ProcessConfig
@@ -28,7 +29,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (f
 	f := cli.NewFlagSet("session-stats", synopsis, stdout)
 	f.NATS(&c.NATS, cli.DefaultNATSURL)
 	f.Stream(&c.Stream, &c.Subjects)
-	f.StringVar(&c.Listen, "listen", "STATS_LISTEN", "127.0.0.1:8090", "`address` of the API")
+	f.StringVar(&c.Listen, "listen", "STATS_LISTEN", "127.0.0.1:8090", "`address` of the dashboard and its JSON and CSV API")
 	f.StringVar(&c.AdminListen, "admin-listen", "ADMIN_LISTEN", "", "`address` of the operators' listener (/metrics, /healthz, /readyz, and /debug/pprof with --pprof); empty for none")
 	f.Pprof(&c.Pprof)
 	f.StringVar(&c.StateDir, "state-dir", "STATS_STATE_DIR", "./session-stats", "`directory` of the snapshot")

@@ -1,6 +1,6 @@
-// Package api serves session-stats' figures: JSON for the dashboard and
-// anyone's scripts, CSV (?format=csv) for spreadsheets. Every route is in
-// Routes.
+// Package api serves session-stats' figures: a dashboard page at / for
+// people, JSON for the page and anyone's scripts, CSV (?format=csv) for
+// spreadsheets. Every route is in Routes.
 package api
 
 import (
@@ -12,6 +12,9 @@ import (
 // Routes returns the handler of every route of the API over agg.
 func Routes(agg *stats.Aggregates) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", dashboard(agg))
+	mux.Handle("GET /assets/dashboard.css", asset("dashboard.css", "text/css; charset=utf-8"))
+	mux.Handle("GET /assets/dashboard.js", asset("dashboard.js", "text/javascript; charset=utf-8"))
 	mux.Handle("GET /api/overview", table(agg, overview))
 	mux.Handle("GET /api/demos", table(agg, demos))
 	mux.Handle("GET /api/campaigns", table(agg, campaigns))

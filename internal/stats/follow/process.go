@@ -20,7 +20,7 @@ type ProcessConfig struct {
 	NATS     broker.ConnConfig
 	Stream   string
 	Subjects broker.Subjects
-	// Listen serves the API; AdminListen /metrics, /healthz and /readyz
+	// Listen serves the dashboard and the API; AdminListen /metrics, /healthz and /readyz
 	// (none when empty), with /debug/pprof when Pprof is set.
 	Listen, AdminListen string
 	Pprof               bool

@@ -1,0 +1,53 @@
+// Live figures without a reload. The page is whole without this file: it
+// only asks the JSON API, every few seconds, whether the totals of the
+// filter in the URL have changed, and if so swaps in the page's <main> as
+// the server renders it now, so charts and tables stay drawn in one place.
+(function () {
+  "use strict";
+  var every = 5000;
+  var status = document.getElementById("status");
+
+  function main() { return document.getElementById("live"); }
+
+  function swap() {
+    return fetch(location.pathname + location.search, { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var next = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        if (!next) { return; }
+        // Keep the reader's open tables open.
+        var open = {};
+        main().querySelectorAll("details[open] table").forEach(function (t) { open[t.id] = true; });
+        next.querySelectorAll("details table").forEach(function (t) {
+          if (open[t.id]) { t.closest("details").open = true; }
+        });
+        main().replaceWith(document.adoptNode(next));
+      });
+  }
+
+  function poll() {
+    var m = main();
+    if (!m || document.hidden) { return Promise.resolve(); }
+    return fetch("/api/overview" + location.search, { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (o) {
+        var t = o.totals;
+        var changed = String(t.sessions) !== m.dataset.sessions || String(t.known) !== m.dataset.known;
+        return (changed ? swap() : Promise.resolve()).then(function () {
+          status.textContent = "Live: figures as of " + new Date().toLocaleTimeString() + ".";
+        });
+      })
+      .catch(function () {
+        status.textContent = "Live updates paused: the server did not answer. Retrying.";
+      });
+  }
+
+  function loop() { poll().then(function () { setTimeout(loop, every); }); }
+
+  // A changed filter is a new URL at once, so the view can be shared as it is.
+  var form = document.querySelector("form.filter");
+  if (form) {
+    form.addEventListener("change", function () { form.requestSubmit(); });
+  }
+  setTimeout(loop, every);
+})();
