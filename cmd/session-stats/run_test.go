@@ -123,6 +123,10 @@ func TestFiguresFromTheStream(t *testing.T) {
 	if got := overview(t, api, "?from=2024-05-18&to=2024-05-18&demo=Product+Demo").Totals; got.Sessions != 3 || got.Known != 2 {
 		t.Errorf("18th: sessions %d known %d, want 3, 2", got.Sessions, got.Known)
 	}
+	page, row := get(t, api+"/?from=2024-05-18&to=2024-05-18"), `<tr><th scope="row">2024-05-18</th><td>3</td><td>2</td><td>1</td>`
+	if !strings.Contains(page, row) {
+		t.Errorf("GET / = %s, want the 18th's row %s", page, row)
+	}
 	if got := get(t, api+"/api/companies?format=csv"); !strings.Contains(got, "Acme Inc,example.com,,,5,") {
 		t.Errorf("companies CSV = %s, want Acme Inc with 5 sessions", got)
 	}
@@ -136,15 +140,15 @@ func TestFiguresFromTheStream(t *testing.T) {
 	get(t, adm+"/readyz")
 }
 
-// No route, in either format, shows a lead's e-mail or name.
+// No route, in either format, and not the dashboard, shows a lead's e-mail or name.
 func TestNoLeadIdentity(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.publish(t, 0, 6)
 	_, api, _ := f.start(t, t.TempDir())
 	waitSessions(t, api, 6)
-	for _, path := range []string{"/api/overview", "/api/demos", "/api/campaigns", "/api/companies"} {
-		for _, format := range []string{"json", "csv"} {
+	for _, path := range []string{"/", "/api/overview", "/api/demos", "/api/campaigns", "/api/companies"} {
+		for _, format := range []string{"json", "csv"} { // the dashboard ignores format
 			body := get(t, api+path+"?format="+format)
 			for _, secret := range []string{"@example.com", "Lee", "lead-1", "D1", "D3", "D5"} {
 				if strings.Contains(body, secret) {
