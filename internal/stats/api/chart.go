@@ -96,8 +96,10 @@ func barChart(label string, rows []barRow) chart {
 		if peak > 0 {
 			w = float64(r.Value) / float64(peak) * room
 		}
-		c.Rects = append(c.Rects, rect{X: labelWidth, Y: y + 4, W: w, H: rowHeight - 8, Class: "known",
-			Title: fmt.Sprintf("%s: %d", r.Label, r.Value)})
+		if w > 0 {
+			c.Rects = append(c.Rects, rect{X: labelWidth, Y: y + 4, W: w, H: rowHeight - 8, Class: "known",
+				Title: fmt.Sprintf("%s: %d", r.Label, r.Value)})
+		}
 		c.Texts = append(c.Texts, text{X: labelWidth - 6, Y: y + rowHeight*0.65, Anchor: "end", Text: shorten(r.Label, 30)},
 			text{X: labelWidth + w + 6, Y: y + rowHeight*0.65, Anchor: "start", Text: fmt.Sprintf("%d", r.Value)})
 	}

@@ -119,6 +119,13 @@ func TestDashboard(t *testing.T) {
 			`<tr><th scope="row">2024-05-17</th><td>3</td><td>3</td><td>0</td><td>100 %</td></tr>`,
 			`<option value="https://app.storylane.io/demo/a" selected>Product Tour</option>`,
 		}, []string{`<th scope="row">2024-05-18</th>`, `<th scope="row">Pricing<small>`}},
+		{"no such demo", "?demo=nope", 200, []string{
+			`data-sessions="0" data-known="0"`,
+			`aria-label="Sessions per day, 0 days: 0 sessions, 0 known and 0 unknown."`,
+			`text-anchor="middle">No sessions</text>`,
+			`aria-label="Top campaigns by known sessions: none."`,
+			`<tr><th scope="row">All sessions</th><td>0</td><td>0 %</td></tr>`,
+		}, []string{`<rect`, `<th scope="row">2024-05-17</th>`}},
 		{"a filter that does not parse", "?from=%3Cscript%3Ealert(1)%3C/script%3E", 400, []string{
 			`role="alert">This filter cannot be read: from: day &#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;: want YYYY-MM-DD`,
 			`name="from" value="&lt;script&gt;alert(1)&lt;/script&gt;"`,

@@ -49,5 +49,6 @@
   if (form) {
     form.addEventListener("change", function () { form.requestSubmit(); });
   }
-  setTimeout(loop, every);
+  // A filter the server refused has no figures to keep up to date.
+  if (!document.querySelector("#live .error")) { setTimeout(loop, every); }
 })();
