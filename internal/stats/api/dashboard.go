@@ -101,7 +101,7 @@ func csvQuery(from, to, demo string) string {
 	return b.String()
 }
 
-// assets serves the page's stylesheet and script with their types set
+// asset serves the page's stylesheet or its script, with the type set
 // here, not guessed from the machine's mime tables.
 func asset(name, ctype string) http.Handler {
 	body, err := web.ReadFile("web/" + name)
