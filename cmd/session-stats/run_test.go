@@ -219,7 +219,12 @@ func TestStreamCreatedAgainRebuilds(t *testing.T) {
 	if err := f.js.DeleteStream(ctx, f.stream.Name); err != nil {
 		t.Fatal(err)
 	}
-	f.stream = natstest.DefaultStream(t, f.js)
+	// Right after a delete the server may refuse the same name for a moment
+	// (a 500, JetStream error 10049, seen under load).
+	poll.Eventually(t, "the stream created again", 10*time.Second, func() bool {
+		_, err := broker.EnsureStream(ctx, f.js, f.stream)
+		return err == nil
+	})
 	f.publish(t, 20, 2)
 	r, api, _ = f.start(t, state)
 	r.Logs.Wait(t, "the stream ends before the last event counted (created again, or purged); rebuilding from its first event")
