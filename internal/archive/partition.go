@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/durablefile"
 )
 
 // partition is one day's open file and the ids it holds.
@@ -49,10 +51,10 @@ func (a *Archive) partition(day string) (*partition, error) {
 		err = a.sync(f)
 	}
 	if err == nil && created {
-		err = syncDir(a.dir) // the new partition's entry
+		err = durablefile.SyncDir(a.dir) // the new partition's entry
 	}
 	if err == nil {
-		err = syncDir(dir) // the file's entry
+		err = durablefile.SyncDir(dir) // the file's entry
 	}
 	if err != nil {
 		f.Close()
@@ -139,13 +141,4 @@ func repair(f *os.File, end int64) error {
 	}
 	_, err = f.Seek(end, io.SeekStart)
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -222,4 +223,24 @@ func Drain(nc *nats.Conn, timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
+}
+
+// ConnectJetStream is Connect for a consumer binary: it returns the
+// connection's JetStream context (its Conn is the connection) and a close
+// that drains the connection for up to 10 seconds, logging a failure.
+func ConnectJetStream(cfg ConnConfig, logger *zap.Logger) (jetstream.JetStream, func(), error) {
+	nc, err := Connect(cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, func() {
+		if err := Drain(nc, 10*time.Second); err != nil {
+			logger.Warn("nats drain", zap.Error(err))
+		}
+	}, nil
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -22,19 +20,12 @@ import (
 // single attempt's time limit, since it may read the whole stream, and is
 // tried again, like opening the consumer, until it succeeds.
 func RunProcess(ctx context.Context, c ProcessConfig, handler Handler, logger *zap.Logger, tp trace.TracerProvider, opts ...Option) error {
-	nc, err := broker.Connect(c.NATS, logger)
+	js, closeConn, err := broker.ConnectJetStream(c.NATS, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := broker.Drain(nc, 10*time.Second); err != nil {
-			logger.Warn("nats drain", zap.Error(err))
-		}
-	}()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
+	defer closeConn()
+	nc := js.Conn()
 	var opened atomic.Pointer[Consumer]
 	reg := admin.NewRegistry()
 	metrics := NewMetrics(reg)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/admin"
@@ -34,19 +33,12 @@ type ProcessConfig struct {
 // figures until ctx is done, then writes a last snapshot.
 func RunProcess(ctx context.Context, c ProcessConfig, logger *zap.Logger) error {
 	agg := Load(c.StateDir, c.Rebuild, logger)
-	nc, err := broker.Connect(c.NATS, logger)
+	js, closeConn, err := broker.ConnectJetStream(c.NATS, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := broker.Drain(nc, 10*time.Second); err != nil {
-			logger.Warn("nats drain", zap.Error(err))
-		}
-	}()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
+	defer closeConn()
+	nc := js.Conn()
 	reg := admin.NewRegistry()
 	m := NewMetrics(reg)
 	f := New(js, c.Stream, []string{c.Subjects.Prefix + ".session.*"}, agg, m, logger)

@@ -11,10 +11,12 @@ package statefile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/durablefile"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats"
 )
 
@@ -27,37 +29,14 @@ func Write(dir string, a *stats.Aggregates) (seq uint64, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, fmt.Errorf("state dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, Name+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // gone after the rename; cleans up a failure
-	seq, err = a.Encode(tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, Name))
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+	err = durablefile.Replace(filepath.Join(dir, Name), func(w io.Writer) (err error) {
+		seq, err = a.Encode(w)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	return seq, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // ErrNone says there is no snapshot yet.
