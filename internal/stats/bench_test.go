@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkMillion(b *testing.B) {
 				c := r.IntN(5000)
 				s.BuyerReveal = &storylane.BuyerReveal{CompanyName: fmt.Sprint("Co ", c), CompanyDomain: fmt.Sprint("co", c, ".example")}
 			}
-			a.Apply(event("evt-"+strconv.Itoa(i), s, uint64(i+1), start))
+			a.Apply(statstest.Event("evt-"+strconv.Itoa(i), s, uint64(i+1), start))
 		}
 		took := time.Since(t0)
 		var after runtime.MemStats

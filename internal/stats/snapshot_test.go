@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -35,7 +36,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	// What was counted before the snapshot stays counted once after it.
 	s := storylane.Session{ID: "s8", Name: "Pricing", Link: "https://app.storylane.io/demo/b", ViewedAt: "2024-05-18T12:00:00Z",
 		Completion: "n/a", TimeSpent: "-3"}
-	if b.Apply(event("s8-event", s, 11, time.Now())) {
+	if b.Apply(statstest.Event("s8-event", s, 11, time.Now())) {
 		t.Error("Apply(an event counted before the snapshot) = true, want false")
 	}
 }

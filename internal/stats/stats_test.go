@@ -1,18 +1,13 @@
 package stats
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
-	"github.com/storylane-bridge/storylane-bridge/internal/consume"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -21,40 +16,14 @@ import (
 // number, which no webhook the bridge stores can carry.
 func dataset(t *testing.T) *Aggregates {
 	t.Helper()
-	f, err := os.Open("testdata/sessions.ndjson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	a := New()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Seq    uint64
-			Stored time.Time
-			Body   json.RawMessage
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatal(err)
-		}
-		s, err := storylane.Parse(line.Body)
-		if err != nil {
-			t.Fatalf("seq %d: %v", line.Seq, err)
-		}
-		a.Apply(event(cloudevent.ID(line.Body), s, line.Seq, line.Stored))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	for _, e := range statstest.Events(t, "testdata/sessions.ndjson") {
+		a.Apply(e)
 	}
 	s8 := storylane.Session{ID: "s8", Name: "Pricing", Link: "https://app.storylane.io/demo/b", ViewedAt: "2024-05-18T12:00:00Z",
 		Completion: "n/a", TimeSpent: "-3"}
-	a.Apply(event("s8-event", s8, 10, time.Date(2024, 5, 18, 12, 0, 1, 0, time.UTC)))
+	a.Apply(statstest.Event("s8-event", s8, 10, time.Date(2024, 5, 18, 12, 0, 1, 0, time.UTC)))
 	return a
-}
-
-func event(id string, s storylane.Session, seq uint64, stored time.Time) consume.Event {
-	return consume.Event{Session: s, StreamSeq: seq, Stored: stored, Header: nats.Header{"ce-id": {id}}}
 }
 
 func day(t *testing.T, s string) uint16 {
@@ -197,7 +166,7 @@ func TestApplyOnce(t *testing.T) {
 	s := storylane.Session{ID: "x", Name: "d", ViewedAt: "2024-05-17T10:00:00Z"}
 	stored := time.Date(2024, 5, 17, 10, 0, 0, 0, time.UTC)
 	for i, want := range []bool{true, false, false} {
-		if got := a.Apply(event("id-1", s, uint64(3-i), stored)); got != want {
+		if got := a.Apply(statstest.Event("id-1", s, uint64(3-i), stored)); got != want {
 			t.Errorf("Apply(delivery %d) = %v, want %v", i+1, got, want)
 		}
 	}

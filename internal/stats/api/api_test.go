@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
@@ -22,7 +20,7 @@ func aggregates() *stats.Aggregates {
 			BuyerReveal: &storylane.BuyerReveal{CompanyName: "=HYPERLINK(\"x\")", CompanyDomain: "acme.example"}},
 		{ID: "2", Name: "Tour", ViewedAt: "2024-05-18T10:00:00Z", UTMParams: map[string]string{"utm_source": "google"}},
 	} {
-		a.Apply(consume.Event{Session: s, StreamSeq: uint64(i + 1), Stored: time.Now(), Header: nats.Header{"ce-id": {s.ID}}})
+		a.Apply(statstest.Event(s.ID, s, uint64(i+1), time.Now()))
 	}
 	return a
 }

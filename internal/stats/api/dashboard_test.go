@@ -1,24 +1,16 @@
 package api
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
-	"github.com/storylane-bridge/storylane-bridge/internal/consume"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats"
-	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
-
-	"github.com/nats-io/nats.go"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 )
 
 // dataset applies internal/stats' testdata/sessions.ndjson: s1 to s7, s1
@@ -29,32 +21,9 @@ import (
 // unknown.
 func dataset(t *testing.T) *stats.Aggregates {
 	t.Helper()
-	f, err := os.Open("../testdata/sessions.ndjson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	a := stats.New()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Seq    uint64
-			Stored time.Time
-			Body   json.RawMessage
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatal(err)
-		}
-		s, err := storylane.Parse(line.Body)
-		if err != nil {
-			t.Fatalf("seq %d: %v", line.Seq, err)
-		}
-		a.Apply(consume.Event{Session: s, StreamSeq: line.Seq, Stored: line.Stored,
-			Header: nats.Header{"ce-id": {cloudevent.ID(line.Body)}}})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	for _, e := range statstest.Events(t, "../testdata/sessions.ndjson") {
+		a.Apply(e)
 	}
 	return a
 }
