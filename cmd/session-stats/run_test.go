@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,27 +59,10 @@ func (f fixture) start(t *testing.T, stateDir string, extra ...string) (*clitest
 	return r, "http://" + api, "http://" + adm
 }
 
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, b)
-	}
-	return string(b)
-}
-
 func overview(t *testing.T, api, query string) stats.Overview {
 	t.Helper()
 	var o stats.Overview
-	if err := json.Unmarshal([]byte(get(t, api+"/api/overview"+query)), &o); err != nil {
+	if err := json.Unmarshal([]byte(clitest.GetOK(t, api+"/api/overview"+query)), &o); err != nil {
 		t.Fatal(err)
 	}
 	return o
@@ -123,21 +104,21 @@ func TestFiguresFromTheStream(t *testing.T) {
 	if got := overview(t, api, "?from=2024-05-18&to=2024-05-18&demo=Product+Demo").Totals; got.Sessions != 3 || got.Known != 2 {
 		t.Errorf("18th: sessions %d known %d, want 3, 2", got.Sessions, got.Known)
 	}
-	page, row := get(t, api+"/?from=2024-05-18&to=2024-05-18"), `<tr><th scope="row">2024-05-18</th><td>3</td><td>2</td><td>1</td>`
+	page, row := clitest.GetOK(t, api+"/?from=2024-05-18&to=2024-05-18"), `<tr><th scope="row">2024-05-18</th><td>3</td><td>2</td><td>1</td>`
 	if !strings.Contains(page, row) {
 		t.Errorf("GET / = %s, want the 18th's row %s", page, row)
 	}
-	if got := get(t, api+"/api/companies?format=csv"); !strings.Contains(got, "Acme Inc,example.com,,,5,") {
+	if got := clitest.GetOK(t, api+"/api/companies?format=csv"); !strings.Contains(got, "Acme Inc,example.com,,,5,") {
 		t.Errorf("companies CSV = %s, want Acme Inc with 5 sessions", got)
 	}
-	metrics := get(t, adm+"/metrics")
+	metrics := clitest.GetOK(t, adm+"/metrics")
 	for _, m := range []string{"storylane_stats_events_applied_total 10", "storylane_stats_lag_events 0",
 		"storylane_stats_snapshot_age_seconds", "storylane_stats_rebuild_duration_seconds"} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
 	}
-	get(t, adm+"/readyz")
+	clitest.GetOK(t, adm+"/readyz")
 }
 
 // No route, in either format, and not the dashboard, shows a lead's e-mail or name.
@@ -149,7 +130,7 @@ func TestNoLeadIdentity(t *testing.T) {
 	waitSessions(t, api, 6)
 	for _, path := range []string{"/", "/api/overview", "/api/demos", "/api/campaigns", "/api/companies"} {
 		for _, format := range []string{"json", "csv"} { // the dashboard ignores format
-			body := get(t, api+path+"?format="+format)
+			body := clitest.GetOK(t, api+path+"?format="+format)
 			for _, secret := range []string{"@example.com", "Lee", "lead-1", "D1", "D3", "D5"} {
 				if strings.Contains(body, secret) {
 					t.Errorf("GET %s?format=%s shows %q: %s", path, format, secret, body)
@@ -181,7 +162,7 @@ func TestRestartEqualsRebuild(t *testing.T) {
 	_, fresh, _ := f.start(t, state, "--rebuild", "--state-dir", t.TempDir())
 	waitSessions(t, fresh, 12)
 	for _, path := range []string{"/api/overview", "/api/demos", "/api/campaigns", "/api/companies"} {
-		if got, want := get(t, api+path), get(t, fresh+path); got != want {
+		if got, want := clitest.GetOK(t, api+path), clitest.GetOK(t, fresh+path); got != want {
 			t.Errorf("GET %s after a restart = %s, want the rebuild's %s", path, got, want)
 		}
 	}

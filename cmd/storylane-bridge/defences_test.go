@@ -26,13 +26,8 @@ import (
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	resp, body := clitest.Get(t, url)
+	return resp.StatusCode, body
 }
 
 func TestServesTLS(t *testing.T) {

@@ -3,8 +3,6 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -75,20 +73,6 @@ func publishSessions(js jetstream.JetStream, stream broker.StreamConfig, from, n
 // stored is how many messages publishSessions stores for n sessions.
 func stored(n int) uint64 { return uint64(n + (n+6)/7) }
 
-func httpGet(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s = %d %s, %v", url, resp.StatusCode, b, err)
-	}
-	return string(b)
-}
-
 // waitCaughtUp waits until p has read the whole stream once, and its
 // figures count sessions sessions.
 func waitCaughtUp(t *testing.T, p *clitest.Process, api string, sessions int) {
@@ -96,7 +80,7 @@ func waitCaughtUp(t *testing.T, p *clitest.Process, api string, sessions int) {
 	p.Logs.Wait(t, "caught up with the stream")
 	poll.Eventually(t, fmt.Sprintf("%d sessions counted", sessions), 60*time.Second, func() bool {
 		var o stats.Overview
-		if err := json.Unmarshal([]byte(httpGet(t, api+"/api/overview")), &o); err != nil {
+		if err := json.Unmarshal([]byte(clitest.GetOK(t, api+"/api/overview")), &o); err != nil {
 			t.Fatalf("GET /api/overview: %v", err)
 		}
 		return o.Totals.Sessions == int64(sessions)
@@ -110,7 +94,7 @@ func sameAsRebuild(t *testing.T, natsURL, api string, sessions int) {
 	p, fresh := sessionStats(t, natsURL, t.TempDir(), "--rebuild")
 	waitCaughtUp(t, p, fresh, sessions)
 	for _, route := range statsRoutes {
-		if got, want := httpGet(t, api+route), httpGet(t, fresh+route); got != want {
+		if got, want := clitest.GetOK(t, api+route), clitest.GetOK(t, fresh+route); got != want {
 			t.Errorf("GET %s after SIGKILL and restart = %s, want --rebuild's %s", route, got, want)
 		}
 	}

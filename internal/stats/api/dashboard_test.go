@@ -1,7 +1,6 @@
 package api
 
 import (
-	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 )
@@ -26,20 +26,6 @@ func dataset(t *testing.T) *stats.Aggregates {
 		a.Apply(e)
 	}
 	return a
-}
-
-func fetch(t *testing.T, url string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
 }
 
 // The figures below are the dataset's, worked out by hand (see dataset).
@@ -102,7 +88,7 @@ func TestDashboard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := fetch(t, srv.URL+"/"+tt.query)
+			resp, body := clitest.Get(t, srv.URL+"/"+tt.query)
 			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 				t.Errorf("GET /%s = %d %s, want %d text/html", tt.query, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status)
 			}
@@ -139,7 +125,7 @@ func TestDashboardHeaders(t *testing.T) {
 		{"/assets/dashboard.css", "text/css; charset=utf-8", ".chart .known"},
 	}
 	for _, tt := range tests {
-		resp, body := fetch(t, srv.URL+tt.path)
+		resp, body := clitest.Get(t, srv.URL+tt.path)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.ctype {
 			t.Errorf("GET %s = %d %q, want 200 %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), tt.ctype)
 		}
@@ -153,7 +139,7 @@ func TestDashboardHeaders(t *testing.T) {
 			t.Errorf("GET %s = %s, want it to hold %q", tt.path, body, tt.want)
 		}
 	}
-	if resp, _ := fetch(t, srv.URL+"/assets/dashboard.html"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := clitest.Get(t, srv.URL+"/assets/dashboard.html"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /assets/dashboard.html = %d, want 404: only the page's assets are served", resp.StatusCode)
 	}
 }
