@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // snapshotMagic starts every snapshot; a new layout takes a new version.
@@ -19,6 +20,7 @@ var ErrCorrupt = errors.New("stats snapshot corrupt")
 // state is what a snapshot holds: everything Aggregates keep.
 type state struct {
 	Seq       uint64
+	Stream    time.Time // zero in the snapshots written before it was kept
 	Seen      tableState
 	Demos     []Demo
 	Campaigns []Campaign
@@ -33,7 +35,7 @@ type state struct {
 // counts: magic, payload length, gob payload, SHA-256 of the payload.
 func (a *Aggregates) Encode(w io.Writer) (seq uint64, err error) {
 	a.mu.Lock() // state() merges the tables
-	st := state{Seq: a.seq, Seen: a.seen.state(), Demos: a.demos.values, Campaigns: a.campaigns.values,
+	st := state{Seq: a.seq, Stream: a.stream, Seen: a.seen.state(), Demos: a.demos.values, Campaigns: a.campaigns.values,
 		Companies: a.companies.values, Cells: a.cells, UTM: a.utm.state(), Visits: a.visits.state()}
 	defer a.mu.Unlock()
 	h := sha256.New()
@@ -100,7 +102,7 @@ func Decode(r io.Reader) (*Aggregates, error) {
 
 func (st *state) aggregates() (*Aggregates, error) {
 	a := New()
-	a.seq = st.Seq
+	a.seq, a.stream = st.Seq, st.Stream
 	if !a.seen.restore(st.Seen, func(uint64) bool { return true }) {
 		return nil, fmt.Errorf("%w: ids out of order", ErrCorrupt)
 	}

@@ -35,9 +35,13 @@ type Company struct {
 // Aggregates are the figures of every event applied. Safe for concurrent
 // use: one goroutine applies while others query.
 type Aggregates struct {
-	mu   sync.RWMutex
-	seq  uint64 // the last stream sequence applied
-	seen table  // hashes of the ids counted
+	mu  sync.RWMutex
+	seq uint64 // the last stream sequence applied
+	// stream is when the stream counted was created, as its server says:
+	// a stream deleted and created again is another one, whatever its
+	// sequences. Zero until the follower sets it.
+	stream time.Time
+	seen   table // hashes of the ids counted
 
 	demos     interned[Demo]
 	campaigns interned[Campaign]
@@ -93,7 +97,7 @@ func (a *Aggregates) Reset() {
 	fresh := New()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.seq, a.seen, a.demos, a.campaigns, a.companies = 0, fresh.seen, fresh.demos, fresh.campaigns, fresh.companies
+	a.seq, a.stream, a.seen, a.demos, a.campaigns, a.companies = 0, time.Time{}, fresh.seen, fresh.demos, fresh.campaigns, fresh.companies
 	a.cells, a.utm, a.visits = fresh.cells, fresh.utm, fresh.visits
 }
 
@@ -110,6 +114,21 @@ func (a *Aggregates) Seq() uint64 {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.seq
+}
+
+// Stream is the creation time of the stream counted; zero when none was
+// set.
+func (a *Aggregates) Stream() time.Time {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.stream
+}
+
+// SetStream records the creation time of the stream counted.
+func (a *Aggregates) SetStream(created time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stream = created
 }
 
 // Events is how many distinct events were counted.

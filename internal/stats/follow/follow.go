@@ -128,19 +128,24 @@ func (f *Follower) markCaughtUp() {
 	}
 }
 
-// checkBehind rebuilds when the stream ends before the last sequence
-// applied: it was deleted and created again (or purged), so the figures
-// count events it no longer holds and its new events would be skipped.
+// checkBehind rebuilds when the stream is not the one counted: created
+// again since (its creation time differs), or ending before the last
+// sequence applied (purged, or created again before the creation time was
+// kept). The figures would count events it no longer holds and skip its
+// new ones.
 func (f *Follower) checkBehind(ctx context.Context) error {
 	s, err := f.js.Stream(ctx, f.stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", f.stream, err)
 	}
-	if last, applied := s.CachedInfo().State.LastSeq, f.agg.Seq(); last < applied {
-		f.logger.Error("the stream ends before the last event counted (created again, or purged); rebuilding from its first event",
-			zap.Uint64("stream_last_seq", last), zap.Uint64("applied_seq", applied))
+	info, applied, counted := s.CachedInfo(), f.agg.Seq(), f.agg.Stream()
+	if applied > 0 && (!counted.IsZero() && !counted.Equal(info.Created) || info.State.LastSeq < applied) {
+		f.logger.Error("the stream is not the one counted (created again, or purged); rebuilding from its first event",
+			zap.Time("stream_created", info.Created), zap.Time("counted_created", counted),
+			zap.Uint64("stream_last_seq", info.State.LastSeq), zap.Uint64("applied_seq", applied))
 		f.agg.Reset()
 	}
+	f.agg.SetStream(info.Created)
 	return nil
 }
 
