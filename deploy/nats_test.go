@@ -18,7 +18,7 @@ import (
 func natsEnv(t *testing.T) {
 	t.Helper()
 	for _, v := range []string{"NATS_ROUTE_PASSWORD", "NATS_BRIDGE_PASSWORD", "NATS_LEAD_SYNC_PASSWORD", "NATS_SESSION_ARCHIVE_PASSWORD",
-		"NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
+		"NATS_SESSION_STATS_PASSWORD", "NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
 		t.Setenv(v, "env:"+v)
 	}
 	for k, v := range map[string]string{"NATS_SERVER_NAME": "nats-1", "NATS_HOST": "127.0.0.1", "NATS_CLIENT_PORT": "4222",
@@ -44,7 +44,7 @@ func TestNATSConfigLoads(t *testing.T) {
 	for _, u := range opts.Users {
 		users[u.Username] = u
 	}
-	for _, name := range []string{"bridge", "lead-sync", "session-archive", "admin", "sys"} {
+	for _, name := range []string{"bridge", "lead-sync", "session-archive", "session-stats", "admin", "sys"} {
 		if users[name] == nil {
 			t.Errorf("nats.conf has no user %s", name)
 		}
@@ -56,8 +56,9 @@ func TestNATSConfigLoads(t *testing.T) {
 		!slices.Contains(b.Publish.Allow, "storylane.session.known") {
 		t.Errorf("bridge permissions = publish %v subscribe %v, want the event subjects and its own inbox only", b.Publish.Allow, b.Subscribe.Allow)
 	}
-	// Each consumer publishes to its own dead-letter subject only.
-	for _, c := range []string{"lead-sync", "session-archive"} {
+	// Each consumer publishes to its own dead-letter subject only
+	// (session-stats to none).
+	for _, c := range []string{"lead-sync", "session-archive", "session-stats"} {
 		p := users[c].Permissions.Publish.Allow
 		for _, s := range p {
 			if regexp.MustCompile(`^storylane\.`).MatchString(s) && s != "storylane.dlq."+c {
