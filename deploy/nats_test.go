@@ -170,3 +170,51 @@ func TestHelmValuesRoutes(t *testing.T) {
 		t.Errorf("NATS_ROUTE_URLS = %q, want three routes with $(NATS_ROUTE_PASSWORD), listed after it", routes)
 	}
 }
+
+// TestEveryPasswordIsProvided: each password accounts.conf reads from the
+// environment is given to the NATS nodes by the Helm values and by compose,
+// and compose.env.example lists it: a user added to accounts.conf alone
+// would stop nats-server at start.
+func TestEveryPasswordIsProvided(t *testing.T) {
+	t.Parallel()
+	accounts, err := os.ReadFile("nats/accounts.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("kubernetes/nats-values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Container struct {
+			Env map[string]any `json:"env"`
+		} `json:"container"`
+	}
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	p, err := loadCompose(t, composeEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("compose.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`\$(NATS_[A-Z_]+_PASSWORD)`).FindAllStringSubmatch(string(accounts), -1)
+	if len(vars) < 6 {
+		t.Fatalf("accounts.conf reads %d passwords, want one per user", len(vars))
+	}
+	for _, m := range vars {
+		v := m[1]
+		if values.Container.Env[v] == nil {
+			t.Errorf("nats-values.yaml does not give the nodes %s", v)
+		}
+		if p.Services["nats-1"].Environment[v] == nil {
+			t.Errorf("compose.yaml does not give the nodes %s", v)
+		}
+		if !regexp.MustCompile(`(?m)^` + v + `=`).Match(example) {
+			t.Errorf("compose.env.example does not list %s", v)
+		}
+	}
+}
