@@ -76,18 +76,12 @@ func TestHelmValuesMatchAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("kubernetes/nats-values.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var values struct {
 		Config struct {
 			Merge map[string]any `json:"merge"`
 		} `json:"config"`
 	}
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		t.Fatal(err)
-	}
+	helmValues(t, &values)
 	fromHelm := map[string]any{
 		"accounts":       verbatim(t, values.Config.Merge["accounts"]),
 		"system_account": values.Config.Merge["system_account"],
@@ -139,10 +133,6 @@ func canonical(t *testing.T, v any) string {
 // with the route password.
 func TestHelmValuesRoutes(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("kubernetes/nats-values.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var values struct {
 		Config struct {
 			Cluster struct {
@@ -158,9 +148,7 @@ func TestHelmValuesRoutes(t *testing.T) {
 			} `json:"env"`
 		} `json:"container"`
 	}
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		t.Fatal(err)
-	}
+	helmValues(t, &values)
 	c := values.Config.Cluster
 	if !c.Enabled || c.Replicas != 3 || c.RouteURLs != nil || c.Merge["routes"] != "<< $NATS_ROUTE_URLS >>" {
 		t.Errorf("cluster values = %+v, want 3 replicas, no routeURLs, routes from $NATS_ROUTE_URLS", c)
@@ -181,18 +169,12 @@ func TestEveryPasswordIsProvided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("kubernetes/nats-values.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var values struct {
 		Container struct {
 			Env map[string]any `json:"env"`
 		} `json:"container"`
 	}
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		t.Fatal(err)
-	}
+	helmValues(t, &values)
 	p, err := loadCompose(t, composeEnv())
 	if err != nil {
 		t.Fatal(err)
@@ -216,5 +198,17 @@ func TestEveryPasswordIsProvided(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^` + v + `=`).Match(example) {
 			t.Errorf("compose.env.example does not list %s", v)
 		}
+	}
+}
+
+// helmValues decodes kubernetes/nats-values.yaml into v.
+func helmValues(t *testing.T, v any) {
+	t.Helper()
+	b, err := os.ReadFile("kubernetes/nats-values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
 	}
 }
