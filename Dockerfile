@@ -11,16 +11,18 @@ COPY . .
 # GOWORK=off: the service builds from its own go.mod alone; go.work would
 # also load deploy/'s module, whose checks the image does not need.
 RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/... \
- && mkdir -p /data /archive
+ && mkdir -p /data /archive /stats
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
-# The embedded broker stores here. Created owned by the nonroot user (65532)
-# so that a fresh volume mounted on it is writable.
+# The embedded broker stores in /data, session-archive in /archive,
+# session-stats its snapshot in /stats. Each is created owned by the nonroot
+# user (65532) so that a fresh volume mounted on it is writable.
 COPY --from=build --chown=65532:65532 /data /data
 COPY --from=build --chown=65532:65532 /archive /archive
-ENV BRIDGE_DATA_DIR=/data ARCHIVE_DIR=/archive
-VOLUME ["/data", "/archive"]
+COPY --from=build --chown=65532:65532 /stats /stats
+ENV BRIDGE_DATA_DIR=/data ARCHIVE_DIR=/archive STATS_STATE_DIR=/stats
+VOLUME ["/data", "/archive", "/stats"]
 WORKDIR /home/nonroot
 EXPOSE 8080
 USER nonroot:nonroot

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,33 @@ func TestDockerfileBuildsStaticBinaries(t *testing.T) {
 			t.Errorf("%s needs shared libraries %v", filepath.Base(c), libs)
 		}
 		f.Close()
+	}
+}
+
+// TestDockerfileStateDirs: each directory the image's ENV gives a program
+// (…_DIR) is made in the build stage, copied owned by the nonroot user, so
+// that a fresh volume mounted on it is writable, and declared a VOLUME.
+func TestDockerfileStateDirs(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := string(b)
+	dirs := regexp.MustCompile(`[A-Z_]+_DIR=(/[a-z]+)`).FindAllStringSubmatch(file, -1)
+	if len(dirs) < 3 {
+		t.Fatalf("the Dockerfile's ENV names %d directories, want the bridge's, session-archive's and session-stats'", len(dirs))
+	}
+	for _, m := range dirs {
+		d := regexp.QuoteMeta(m[1])
+		for what, re := range map[string]string{
+			"made":                    `mkdir -p [/a-z ]*` + d + `\b`,
+			"copied owned by nonroot": `(?m)^COPY --from=build --chown=65532:65532 ` + d + ` ` + d + `$`,
+			"a VOLUME":                `(?m)^VOLUME \[.*"` + d + `"`,
+		} {
+			if !regexp.MustCompile(re).MatchString(file) {
+				t.Errorf("the Dockerfile's %s is not %s", m[1], what)
+			}
+		}
 	}
 }

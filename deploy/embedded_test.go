@@ -33,9 +33,10 @@ func coveredBy(patterns []string, subject string) bool {
 
 // TestEmbeddedReaderMatchesDeployUsers keeps the embedded broker's listener
 // (broker.ReaderPermissions) and deploy/nats's users in step: a listener
-// client may publish everything lead-sync and session-archive may, so that
-// each works unchanged against either; it may publish none of the event
-// subjects the bridge user holds, nor create or update the stream.
+// client may publish everything lead-sync, session-archive and
+// session-stats may, so that each works unchanged against either; it may
+// publish none of the event subjects the bridge user holds, nor create or
+// update the stream.
 func TestEmbeddedReaderMatchesDeployUsers(t *testing.T) {
 	natsEnv(t)
 	opts, err := server.ProcessConfigFile("nats/nats.conf")
@@ -48,7 +49,7 @@ func TestEmbeddedReaderMatchesDeployUsers(t *testing.T) {
 	}
 	subjects := broker.Subjects{Prefix: broker.DefaultSubjectPrefix}
 	reader := broker.ReaderPermissions(broker.DefaultStream, subjects).Publish
-	for _, name := range []string{"lead-sync", "session-archive"} {
+	for _, name := range []string{"lead-sync", "session-archive", "session-stats"} {
 		for _, s := range users[name].Permissions.Publish.Allow {
 			if !coveredBy(reader.Allow, s) {
 				t.Errorf("deploy/nats's %s may publish %s, which a client of the embedded listener may not", name, s)

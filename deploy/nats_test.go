@@ -18,7 +18,7 @@ import (
 func natsEnv(t *testing.T) {
 	t.Helper()
 	for _, v := range []string{"NATS_ROUTE_PASSWORD", "NATS_BRIDGE_PASSWORD", "NATS_LEAD_SYNC_PASSWORD", "NATS_SESSION_ARCHIVE_PASSWORD",
-		"NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
+		"NATS_SESSION_STATS_PASSWORD", "NATS_ADMIN_PASSWORD", "NATS_SYS_PASSWORD"} {
 		t.Setenv(v, "env:"+v)
 	}
 	for k, v := range map[string]string{"NATS_SERVER_NAME": "nats-1", "NATS_HOST": "127.0.0.1", "NATS_CLIENT_PORT": "4222",
@@ -44,7 +44,7 @@ func TestNATSConfigLoads(t *testing.T) {
 	for _, u := range opts.Users {
 		users[u.Username] = u
 	}
-	for _, name := range []string{"bridge", "lead-sync", "session-archive", "admin", "sys"} {
+	for _, name := range []string{"bridge", "lead-sync", "session-archive", "session-stats", "admin", "sys"} {
 		if users[name] == nil {
 			t.Errorf("nats.conf has no user %s", name)
 		}
@@ -56,8 +56,9 @@ func TestNATSConfigLoads(t *testing.T) {
 		!slices.Contains(b.Publish.Allow, "storylane.session.known") {
 		t.Errorf("bridge permissions = publish %v subscribe %v, want the event subjects and its own inbox only", b.Publish.Allow, b.Subscribe.Allow)
 	}
-	// Each consumer publishes to its own dead-letter subject only.
-	for _, c := range []string{"lead-sync", "session-archive"} {
+	// Each consumer publishes to its own dead-letter subject only
+	// (session-stats to none).
+	for _, c := range []string{"lead-sync", "session-archive", "session-stats"} {
 		p := users[c].Permissions.Publish.Allow
 		for _, s := range p {
 			if regexp.MustCompile(`^storylane\.`).MatchString(s) && s != "storylane.dlq."+c {
@@ -75,18 +76,12 @@ func TestHelmValuesMatchAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("kubernetes/nats-values.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var values struct {
 		Config struct {
 			Merge map[string]any `json:"merge"`
 		} `json:"config"`
 	}
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		t.Fatal(err)
-	}
+	helmValues(t, &values)
 	fromHelm := map[string]any{
 		"accounts":       verbatim(t, values.Config.Merge["accounts"]),
 		"system_account": values.Config.Merge["system_account"],
@@ -138,10 +133,6 @@ func canonical(t *testing.T, v any) string {
 // with the route password.
 func TestHelmValuesRoutes(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("kubernetes/nats-values.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var values struct {
 		Config struct {
 			Cluster struct {
@@ -157,9 +148,7 @@ func TestHelmValuesRoutes(t *testing.T) {
 			} `json:"env"`
 		} `json:"container"`
 	}
-	if err := yaml.Unmarshal(b, &values); err != nil {
-		t.Fatal(err)
-	}
+	helmValues(t, &values)
 	c := values.Config.Cluster
 	if !c.Enabled || c.Replicas != 3 || c.RouteURLs != nil || c.Merge["routes"] != "<< $NATS_ROUTE_URLS >>" {
 		t.Errorf("cluster values = %+v, want 3 replicas, no routeURLs, routes from $NATS_ROUTE_URLS", c)
@@ -167,5 +156,59 @@ func TestHelmValuesRoutes(t *testing.T) {
 	routes := values.Container.Env["NATS_ROUTE_URLS"].Value
 	if strings.Count(routes, "$(NATS_ROUTE_PASSWORD)@") != 3 || !("NATS_ROUTE_PASSWORD" < "NATS_ROUTE_URLS") {
 		t.Errorf("NATS_ROUTE_URLS = %q, want three routes with $(NATS_ROUTE_PASSWORD), listed after it", routes)
+	}
+}
+
+// TestEveryPasswordIsProvided: each password accounts.conf reads from the
+// environment is given to the NATS nodes by the Helm values and by compose,
+// and compose.env.example lists it: a user added to accounts.conf alone
+// would stop nats-server at start.
+func TestEveryPasswordIsProvided(t *testing.T) {
+	t.Parallel()
+	accounts, err := os.ReadFile("nats/accounts.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Container struct {
+			Env map[string]any `json:"env"`
+		} `json:"container"`
+	}
+	helmValues(t, &values)
+	p, err := loadCompose(t, composeEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("compose.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`\$(NATS_[A-Z_]+_PASSWORD)`).FindAllStringSubmatch(string(accounts), -1)
+	if len(vars) < 6 {
+		t.Fatalf("accounts.conf reads %d passwords, want one per user", len(vars))
+	}
+	for _, m := range vars {
+		v := m[1]
+		if values.Container.Env[v] == nil {
+			t.Errorf("nats-values.yaml does not give the nodes %s", v)
+		}
+		if p.Services["nats-1"].Environment[v] == nil {
+			t.Errorf("compose.yaml does not give the nodes %s", v)
+		}
+		if !regexp.MustCompile(`(?m)^` + v + `=`).Match(example) {
+			t.Errorf("compose.env.example does not list %s", v)
+		}
+	}
+}
+
+// helmValues decodes kubernetes/nats-values.yaml into v.
+func helmValues(t *testing.T, v any) {
+	t.Helper()
+	b, err := os.ReadFile("kubernetes/nats-values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
 	}
 }

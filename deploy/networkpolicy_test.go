@@ -29,7 +29,9 @@ var (
 )
 
 // TestNetworkPolicies: every pod takes its public port (the bridge's only)
-// from anywhere and its admin port only from the monitoring namespace.
+// from anywhere, its admin port only from the monitoring namespace, and a
+// dashboard port (session-stats') from any pod of the cluster, never from
+// outside it.
 func TestNetworkPolicies(t *testing.T) {
 	t.Parallel()
 	r := render(t)
@@ -40,9 +42,10 @@ func TestNetworkPolicies(t *testing.T) {
 		for _, c := range w.pod.Containers {
 			for _, port := range c.Ports {
 				for _, p := range []peer{fromMonitoring, fromIngress, fromNeighbour, fromOutside} {
-					want := port.Name == "http" || port.Name == "admin" && p.name == fromMonitoring.name
-					if port.Name != "http" && port.Name != "admin" {
-						t.Errorf("%s/%s: port %s is neither http nor admin; say who may reach it", w.name, c.Name, port.Name)
+					want := port.Name == "http" || port.Name == "admin" && p.name == fromMonitoring.name ||
+						port.Name == "dashboard" && p.namespace != nil
+					if port.Name != "http" && port.Name != "admin" && port.Name != "dashboard" {
+						t.Errorf("%s/%s: port %s is neither http, admin nor dashboard; say who may reach it", w.name, c.Name, port.Name)
 					}
 					if got := admits(t, r.policies, w.labels, port, p); got != want {
 						t.Errorf("%s/%s port %s from %s: admitted %t, want %t", w.name, c.Name, port.Name, p.name, got, want)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -110,4 +111,34 @@ func TestDashboard(t *testing.T) {
 // grafanaVars replaces Grafana's variables with what they stand for.
 func grafanaVars(expr string) string {
 	return strings.ReplaceAll(expr, "$__rate_interval", "5m")
+}
+
+// TestEveryConsumerIsWatched: StorylaneConsumerDown watches the job of every
+// workload deploy/kubernetes runs besides the bridge (a job is named after
+// its workload, as the bridge's is storylane-bridge), so a consumer that
+// stops is noticed.
+func TestEveryConsumerIsWatched(t *testing.T) {
+	t.Parallel()
+	groups, errs := rulefmt.ParseFile("observability/alerts.yaml", false, model.UTF8Validation, parser.NewParser(parser.Options{}), slog.New(slog.DiscardHandler))
+	if len(errs) > 0 {
+		t.Fatalf("observability/alerts.yaml: %v", errs)
+	}
+	var down string
+	for _, g := range groups.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "StorylaneConsumerDown" {
+				down = r.Expr
+			}
+		}
+	}
+	m := regexp.MustCompile(`up\{job=~"([^"]+)"\} == 0`).FindStringSubmatch(down)
+	if m == nil {
+		t.Fatalf("StorylaneConsumerDown = %q, want up{job=~\"...\"} == 0", down)
+	}
+	jobs := regexp.MustCompile("^(?:" + m[1] + ")$")
+	for _, w := range render(t).workloads() {
+		if w.name != "storylane-bridge" && !jobs.MatchString(w.name) {
+			t.Errorf("StorylaneConsumerDown does not watch %s (job=~%q)", w.name, m[1])
+		}
+	}
 }

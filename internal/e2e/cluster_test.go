@@ -67,7 +67,8 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, passwords: map[string]string{}}
 	vars := map[string]string{"route": "NATS_ROUTE_PASSWORD", "bridge": "NATS_BRIDGE_PASSWORD", "lead-sync": "NATS_LEAD_SYNC_PASSWORD",
-		"session-archive": "NATS_SESSION_ARCHIVE_PASSWORD", "admin": "NATS_ADMIN_PASSWORD", "sys": "NATS_SYS_PASSWORD"}
+		"session-archive": "NATS_SESSION_ARCHIVE_PASSWORD", "session-stats": "NATS_SESSION_STATS_PASSWORD", "admin": "NATS_ADMIN_PASSWORD",
+		"sys": "NATS_SYS_PASSWORD"}
 	for user, v := range vars {
 		c.passwords[user] = randomPassword()
 		c.env = append(c.env, v+"="+c.passwords[user])

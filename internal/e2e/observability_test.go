@@ -74,7 +74,7 @@ func queriedMetrics(t *testing.T) map[string]bool {
 	return names
 }
 
-// TestObservabilityQueriesExistingMetrics runs the bridge and both
+// TestObservabilityQueriesExistingMetrics runs the bridge and the
 // consumers, makes them do some work, and checks that every metric the
 // alerts and the dashboard query is one they expose: a renamed metric
 // would otherwise leave an alert that can never fire.
@@ -93,6 +93,9 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 	arch := clitest.StartProcess(t, binary("session-archive"), env, "--dir", t.TempDir(), "--admin-listen", "127.0.0.1:0")
 	archAdmin := arch.Logs.Wait(t, "admin listening")["addr"].(string)
 	sync.Logs.Wait(t, "consuming")
+	stats := clitest.StartProcess(t, binary("session-stats"), env, "--state-dir", t.TempDir(), "--listen", "127.0.0.1:0",
+		"--admin-listen", "127.0.0.1:0")
+	statsAdmin := stats.Logs.Wait(t, "admin listening")["addr"].(string)
 	arch.Logs.Wait(t, "consuming")
 	for i := range 4 {
 		send(t, url, natstest.SessionBody(60000+i, i%2 == 0))
@@ -103,7 +106,7 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 
 	scrape := func() string {
 		var all strings.Builder
-		for _, a := range []string{bridgeAdmin, syncAdmin, archAdmin} {
+		for _, a := range []string{bridgeAdmin, syncAdmin, archAdmin, statsAdmin} {
 			res, err := http.Get("http://" + a + "/metrics")
 			if err != nil {
 				t.Fatal(err)
@@ -127,7 +130,7 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 	}) {
 		t.Errorf("deploy/observability queries metrics no program exposes: %v", missing)
 	}
-	for _, p := range []*clitest.Process{sync, arch, bridge} {
+	for _, p := range []*clitest.Process{sync, arch, stats, bridge} {
 		p.Signal(t, syscall.SIGTERM)
 		p.Exit(t)
 	}
