@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,10 +114,13 @@ func TestFiguresFromTheStream(t *testing.T) {
 	}
 	metrics := clitest.GetOK(t, adm+"/metrics")
 	for _, m := range []string{"storylane_stats_events_applied_total 10", "storylane_stats_lag_events 0",
-		"storylane_stats_snapshot_age_seconds", "storylane_stats_rebuild_duration_seconds"} {
+		"storylane_stats_snapshot_age_seconds", "storylane_stats_rebuild_duration_seconds", "storylane_stats_last_read_timestamp_seconds "} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
+	}
+	if regexp.MustCompile(`(?m)^storylane_stats_last_read_timestamp_seconds 0$`).MatchString(metrics) {
+		t.Error("/metrics: storylane_stats_last_read_timestamp_seconds 0 after reading, want the time of the last read")
 	}
 	clitest.GetOK(t, adm+"/readyz")
 }

@@ -84,6 +84,7 @@ func (f *Follower) read(ctx context.Context) error {
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
 		if errors.Is(err, nats.ErrTimeout) {
+			f.metrics.lastRead.SetToCurrentTime()
 			f.metrics.lag.Set(0)
 			f.markCaughtUp()
 			continue
@@ -91,6 +92,7 @@ func (f *Follower) read(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		f.metrics.lastRead.SetToCurrentTime()
 		if err := f.apply(msg); err != nil {
 			return err
 		}
