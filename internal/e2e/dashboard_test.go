@@ -135,7 +135,7 @@ var wantAll = dashboardView{
 var wantFiltered = dashboardView{
 	Totals: []string{"2 sessions", "1 known (50 %)", "1 unknown", "60 % median completion", "50 % opened a CTA"},
 	Charts: []string{
-		"img: Sessions per day, 1 days: 2 sessions, 1 known and 1 unknown.",
+		"img: Sessions per day, 1 day: 2 sessions, 1 known and 1 unknown.",
 		"img: Completion funnel: All sessions 2, ≥ 10 % 2, ≥ 50 % 2, ≥ 90 % 1, 100 % 0.",
 		"img: Top campaigns by known sessions: linkedin / social / launch 1 of 1, google / cpc / spring 0 of 1.",
 	},
@@ -152,7 +152,7 @@ var wantFiltered = dashboardView{
 var wantLive = dashboardView{
 	Totals: []string{"3 sessions", "2 known (67 %)", "1 unknown", "90 % median completion", "33 % opened a CTA"},
 	Charts: []string{
-		"img: Sessions per day, 1 days: 3 sessions, 2 known and 1 unknown.",
+		"img: Sessions per day, 1 day: 3 sessions, 2 known and 1 unknown.",
 		"img: Completion funnel: All sessions 3, ≥ 10 % 3, ≥ 50 % 3, ≥ 90 % 2, 100 % 1.",
 		"img: Top campaigns by known sessions: google / cpc / spring 1 of 2, linkedin / social / launch 1 of 1.",
 	},
