@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -131,6 +134,32 @@ func eval[T any](t *testing.T, tb *tab, script string) T {
 		t.Fatalf("evaluate %s: %v", script, err)
 	}
 	return v
+}
+
+// accessibleNames returns the names that Chromium's accessibility tree,
+// what a screen reader reads, gives the nodes of role, in document order.
+func (tb *tab) accessibleNames(t *testing.T, role string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	tree, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (accessibility.GetFullAXTreeResult, error) {
+		return cdp.Call(ctx, tg, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	})
+	if err != nil {
+		t.Fatalf("accessibility tree: %v", err)
+	}
+	var names []string
+	for _, n := range tree.Nodes {
+		var r, name string
+		if n.Ignored || n.Role == nil || n.Name == nil || json.Unmarshal(n.Role.Value, &r) != nil || r != role {
+			continue
+		}
+		if err := json.Unmarshal(n.Name.Value, &name); err != nil {
+			t.Fatalf("accessible name %s: %v", n.Name.Value, err)
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 func (tb *tab) consoleErrors() []string {

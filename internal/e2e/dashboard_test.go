@@ -187,6 +187,13 @@ func TestDashboardInChromium(t *testing.T) {
 	tb := openTab(t, chromium, 1280, 900)
 	tb.do(t, 30*time.Second, chromedp.Navigate(dashboard+"/"), chromedp.WaitVisible(chromedp.ID("demos")))
 	checkView(t, tb, "all", wantAll)
+	var labels []string
+	for _, c := range wantAll.Charts {
+		labels = append(labels, strings.TrimPrefix(c, "img: "))
+	}
+	if got := tb.accessibleNames(t, "image"); !reflect.DeepEqual(got, labels) {
+		t.Errorf("images in the accessibility tree = %q, want the charts %q", got, labels)
+	}
 	if text := eval[string](t, tb, `document.body.textContent`); strings.Contains(text, "@lead.example") || strings.Contains(text, "Secret") {
 		t.Errorf("the page shows a lead: %s", text)
 	}
