@@ -39,7 +39,7 @@ const (
 // dayChart stacks each day's unknown sessions on its known ones.
 func dayChart(days []stats.DayFigures, totals stats.Figures) chart {
 	c := chart{Width: chartWidth, Height: dayHeight,
-		Label: fmt.Sprintf("Sessions per day, %d days: %d sessions, %d known and %d unknown.", len(days), totals.Sessions, totals.Known, totals.Unknown)}
+		Label: fmt.Sprintf("Sessions per day, %s: %d sessions, %d known and %d unknown.", count(len(days), "day"), totals.Sessions, totals.Known, totals.Unknown)}
 	var peak int64
 	for _, d := range days {
 		peak = max(peak, d.Sessions)
@@ -165,6 +165,15 @@ func campaignName(c stats.Campaign) string {
 		}
 	}
 	return strings.Join(parts, " / ")
+}
+
+// count is n and the noun, plural but for one: a screen reader reads the
+// label as written.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func shorten(s string, n int) string {

@@ -48,3 +48,20 @@ func TestFunnel(t *testing.T) {
 		}
 	}
 }
+
+func TestDayChartLabel(t *testing.T) {
+	day := stats.DayFigures{Day: "2024-05-18", Figures: stats.Figures{Sessions: 2, Known: 1, Unknown: 1}}
+	tests := []struct {
+		days []stats.DayFigures
+		want string
+	}{
+		{nil, "Sessions per day, 0 days: 2 sessions, 1 known and 1 unknown."},
+		{[]stats.DayFigures{day}, "Sessions per day, 1 day: 2 sessions, 1 known and 1 unknown."},
+		{[]stats.DayFigures{day, day}, "Sessions per day, 2 days: 2 sessions, 1 known and 1 unknown."},
+	}
+	for _, tt := range tests {
+		if got := dayChart(tt.days, day.Figures).Label; got != tt.want {
+			t.Errorf("dayChart(%d days).Label = %q, want %q", len(tt.days), got, tt.want)
+		}
+	}
+}

@@ -123,6 +123,10 @@ func TestDashboardHeaders(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `<svg role="img"`},
 		{"/assets/dashboard.js", "text/javascript; charset=utf-8", `fetch("/api/overview"`},
 		{"/assets/dashboard.css", "text/css; charset=utf-8", ".chart .known"},
+		// The page names its icon: without one a browser asks for
+		// /favicon.ico, and logs the 404 on every load.
+		{"/", "text/html; charset=utf-8", `<link rel="icon" href="/assets/icon.png">`},
+		{"/assets/icon.png", "image/png", "\x89PNG\r\n"},
 	}
 	for _, tt := range tests {
 		resp, body := clitest.Get(t, srv.URL+tt.path)
@@ -167,7 +171,7 @@ func TestNoOtherHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Errorf("embedded files = %d, want 3 (page, CSS, JS)", n)
+	if n != 4 {
+		t.Errorf("embedded files = %d, want 4 (page, CSS, JS, icon)", n)
 	}
 }

@@ -15,6 +15,7 @@ func Routes(agg *stats.Aggregates) http.Handler {
 	mux.Handle("GET /{$}", dashboard(agg))
 	mux.Handle("GET /assets/dashboard.css", asset("dashboard.css", "text/css; charset=utf-8"))
 	mux.Handle("GET /assets/dashboard.js", asset("dashboard.js", "text/javascript; charset=utf-8"))
+	mux.Handle("GET /assets/icon.png", asset("icon.png", "image/png"))
 	mux.Handle("GET /api/overview", table(agg, overview))
 	mux.Handle("GET /api/demos", table(agg, demos))
 	mux.Handle("GET /api/campaigns", table(agg, campaigns))

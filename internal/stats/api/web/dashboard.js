@@ -44,10 +44,15 @@
 
   function loop() { poll().then(function () { setTimeout(loop, every); }); }
 
-  // A changed filter is a new URL at once, so the view can be shared as it is.
+  // A picked demo is a new URL at once, so the view can be shared as it is.
+  // Dates wait for Show or Enter: a date typed with the keyboard changes at
+  // each digit (0002-05-18 after the first of the year), and submitting
+  // then reloaded the page under the reader's fingers.
   var form = document.querySelector("form.filter");
   if (form) {
-    form.addEventListener("change", function () { form.requestSubmit(); });
+    form.addEventListener("change", function (e) {
+      if (e.target.tagName === "SELECT") { form.requestSubmit(); }
+    });
   }
   // A filter the server refused has no figures to keep up to date.
   if (!document.querySelector("#live .error")) { setTimeout(loop, every); }
