@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
 	"github.com/storylane-bridge/storylane-bridge/internal/cloudevent"
@@ -77,25 +76,16 @@ func (c *crm) snapshot() (accepted map[string]int, types map[string]string) {
 	return accepted, types
 }
 
-type fixture struct {
-	nats   *natstest.Server
-	js     jetstream.JetStream
-	stream broker.StreamConfig
-}
+type fixture struct{ natstest.Fixture }
 
-func newFixture(t *testing.T) fixture {
-	t.Helper()
-	srv := natstest.Start(t)
-	js := srv.JetStream(t)
-	return fixture{nats: srv, js: js, stream: natstest.DefaultStream(t, js)}
-}
+func newFixture(t *testing.T) fixture { return fixture{natstest.NewFixture(t)} }
 
 // publish stores n sessions, known when i is odd, and returns the ids of
 // the known ones and of the unknown ones.
 func (f fixture) publish(t *testing.T, from, n int) (known, unknown []string) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		id := natstest.Publish(t, f.js, f.stream, natstest.SessionBody(i, i%2 == 1))
+		id := natstest.Publish(t, f.JS, f.Stream, natstest.SessionBody(i, i%2 == 1))
 		if i%2 == 1 {
 			known = append(known, id)
 		} else {
@@ -106,7 +96,7 @@ func (f fixture) publish(t *testing.T, from, n int) (known, unknown []string) {
 }
 
 func (f fixture) args(target string, extra ...string) []string {
-	return append([]string{"--nats-url", f.nats.URL(), "--target-url", target, "--backoff", "20ms,50ms"}, extra...)
+	return append([]string{"--nats-url", f.NATS.URL(), "--target-url", target, "--backoff", "20ms,50ms"}, extra...)
 }
 
 func TestEveryKnownSessionArrivesOnce(t *testing.T) {
@@ -205,7 +195,7 @@ func TestAdminListener(t *testing.T) {
 			t.Errorf("GET %s = %d, want %d", path, res.StatusCode, want)
 		}
 	}
-	f.nats.Stop()
+	f.NATS.Stop()
 	poll.Eventually(t, "readyz to turn 503 without the broker", 20*time.Second, func() bool {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
@@ -253,10 +243,10 @@ func forgedDeadLetter(t *testing.T, f fixture, i int, seq string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := cloudevent.DefaultEncoder().Msg(f.stream.Subjects.DeadLetter("lead-sync"), s.Summary(), raw, time.Now())
+	msg := cloudevent.DefaultEncoder().Msg(f.Stream.Subjects.DeadLetter("lead-sync"), s.Summary(), raw, time.Now())
 	msg.Header.Set(consume.DeadLetterSeqHeader, seq)
 	msg.Header.Set(consume.DeadLetterAttemptsHeader, "1")
-	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
+	if _, err := f.JS.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
 	return e.ID()
@@ -300,8 +290,8 @@ func waitDeadLetters(t *testing.T, f fixture, n int) []*jetstream.RawStreamMsg {
 	var dead []*jetstream.RawStreamMsg
 	poll.Eventually(t, "every known session dead-lettered", 20*time.Second, func() bool {
 		dead = dead[:0]
-		for _, m := range natstest.Messages(t, f.js, f.stream.Name) {
-			if m.Subject == f.stream.Subjects.DeadLetter("lead-sync") {
+		for _, m := range natstest.Messages(t, f.JS, f.Stream.Name) {
+			if m.Subject == f.Stream.Subjects.DeadLetter("lead-sync") {
 				dead = append(dead, m)
 			}
 		}

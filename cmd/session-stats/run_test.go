@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
@@ -26,25 +25,16 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-type fixture struct {
-	nats   *natstest.Server
-	js     jetstream.JetStream
-	stream broker.StreamConfig
-}
+type fixture struct{ natstest.Fixture }
 
-func newFixture(t *testing.T) fixture {
-	t.Helper()
-	srv := natstest.Start(t)
-	js := srv.JetStream(t)
-	return fixture{nats: srv, js: js, stream: natstest.DefaultStream(t, js)}
-}
+func newFixture(t *testing.T) fixture { return fixture{natstest.NewFixture(t)} }
 
 // publish stores sessions from to from+n-1 as the bridge would: known when
 // i is odd, viewed on 2024-05-17, 18 or 19 as i%3 is 0, 1 or 2.
 func (f fixture) publish(t *testing.T, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		natstest.Publish(t, f.js, f.stream, natstest.SessionBody(i, i%2 == 1))
+		natstest.Publish(t, f.JS, f.Stream, natstest.SessionBody(i, i%2 == 1))
 	}
 }
 
@@ -52,7 +42,7 @@ func (f fixture) publish(t *testing.T, from, n int) {
 // admin listener.
 func (f fixture) start(t *testing.T, stateDir string, extra ...string) (*clitest.Running, string, string) {
 	t.Helper()
-	args := append([]string{"--nats-url", f.nats.URL(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+	args := append([]string{"--nats-url", f.NATS.URL(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--state-dir", stateDir, "--snapshot-interval", "100ms"}, extra...)
 	r := clitest.Start(t, run, args, nil)
 	api := r.Logs.Wait(t, "api listening")["addr"].(string)
@@ -205,13 +195,13 @@ func TestStreamCreatedAgainRebuilds(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := f.js.DeleteStream(ctx, f.stream.Name); err != nil {
+			if err := f.JS.DeleteStream(ctx, f.Stream.Name); err != nil {
 				t.Fatal(err)
 			}
 			// Right after a delete the server may refuse the same name for a
 			// moment (a 500, JetStream error 10049, seen under load).
 			poll.Eventually(t, "the stream created again", 10*time.Second, func() bool {
-				_, err := broker.EnsureStream(ctx, f.js, f.stream)
+				_, err := broker.EnsureStream(ctx, f.JS, f.Stream)
 				return err == nil
 			})
 			f.publish(t, 20, again)
@@ -230,7 +220,7 @@ func TestNotAnEventSkipped(t *testing.T) {
 	f.publish(t, 0, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := f.js.Publish(ctx, f.stream.Subjects.Session(false), []byte(`not a session`)); err != nil {
+	if _, err := f.JS.Publish(ctx, f.Stream.Subjects.Session(false), []byte(`not a session`)); err != nil {
 		t.Fatal(err)
 	}
 	f.publish(t, 2, 2)

@@ -19,7 +19,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
-	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
 // The demos of the dashboard tests, as Storylane names them.
@@ -231,22 +230,6 @@ func statsDashboard(t *testing.T) (webhooks, dashboard string) {
 	p := clitest.StartProcess(t, binary("session-stats"), []string{"NATS_URL=" + natsURL},
 		"--listen", "127.0.0.1:0", "--state-dir", t.TempDir())
 	return webhooks, "http://" + p.Logs.Wait(t, "api listening")["addr"].(string)
-}
-
-// waitCounted waits until session-stats has counted n sessions.
-func waitCounted(t *testing.T, dashboard string, n int64) {
-	t.Helper()
-	poll.Eventually(t, fmt.Sprintf("%d sessions counted", n), 30*time.Second, func() bool {
-		res, err := http.Get(dashboard + "/api/overview")
-		if err != nil {
-			return false
-		}
-		defer res.Body.Close()
-		var o struct {
-			Totals struct{ Sessions int64 } `json:"totals"`
-		}
-		return json.NewDecoder(res.Body).Decode(&o) == nil && o.Totals.Sessions == n
-	})
 }
 
 func checkView(t *testing.T, tb *tab, name string, want dashboardView) {

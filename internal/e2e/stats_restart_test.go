@@ -77,14 +77,14 @@ func stored(n int) uint64 { return uint64(n + (n+6)/7) }
 // every one of the stream's, the duplicates once. A rebuild of tens of
 // thousands takes longer than a log line is awaited under -race on a
 // loaded machine, hence the minute.
-func waitCounted(t *testing.T, api string, sessions int) {
+func waitCounted(t *testing.T, api string, sessions int64) {
 	t.Helper()
 	poll.Eventually(t, fmt.Sprintf("%d sessions counted", sessions), 60*time.Second, func() bool {
 		var o stats.Overview
 		if err := json.Unmarshal([]byte(clitest.GetOK(t, api+"/api/overview")), &o); err != nil {
 			t.Fatalf("GET /api/overview: %v", err)
 		}
-		return o.Totals.Sessions == int64(sessions)
+		return o.Totals.Sessions == sessions
 	})
 }
 
@@ -93,7 +93,7 @@ func waitCounted(t *testing.T, api string, sessions int) {
 func sameAsRebuild(t *testing.T, natsURL, api string, sessions int) {
 	t.Helper()
 	_, fresh := sessionStats(t, natsURL, t.TempDir(), "--rebuild")
-	waitCounted(t, fresh, sessions)
+	waitCounted(t, fresh, int64(sessions))
 	for _, route := range statsRoutes {
 		if got, want := clitest.GetOK(t, api+route), clitest.GetOK(t, fresh+route); got != want {
 			t.Errorf("GET %s after SIGKILL and restart = %s, want --rebuild's %s", route, got, want)
@@ -144,7 +144,7 @@ func TestStatsKilledDuringReplay(t *testing.T) {
 	if seq := p.Logs.Wait(t, "resuming from the snapshot")["seq"].(float64); seq == 0 {
 		t.Errorf("resumed at sequence 0, want the snapshot's")
 	}
-	waitCounted(t, api, n)
+	waitCounted(t, api, int64(n))
 	sameAsRebuild(t, srv.URL(), api, n)
 }
 
@@ -162,7 +162,7 @@ func TestStatsKilledWhileFollowing(t *testing.T) {
 	}
 	state := t.TempDir()
 	p, api := sessionStats(t, srv.URL(), state)
-	waitCounted(t, api, first)
+	waitCounted(t, api, int64(first))
 
 	var sent atomic.Int64 // batches stored
 	var wg sync.WaitGroup
@@ -188,6 +188,6 @@ func TestStatsKilledWhileFollowing(t *testing.T) {
 	_, api = sessionStats(t, srv.URL(), state)
 	wg.Wait()
 	const live = batch * batches
-	waitCounted(t, api, first+live)
+	waitCounted(t, api, int64(first+live))
 	sameAsRebuild(t, srv.URL(), api, first+live)
 }

@@ -139,3 +139,19 @@ func DefaultStream(tb testing.TB, js jetstream.JetStream) broker.StreamConfig {
 	}
 	return cfg
 }
+
+// Fixture is a server with the bridge's stream on it, where a consumer's
+// tests start.
+type Fixture struct {
+	NATS   *Server
+	JS     jetstream.JetStream
+	Stream broker.StreamConfig
+}
+
+// NewFixture starts a server and creates the default stream on it.
+func NewFixture(tb testing.TB) Fixture {
+	tb.Helper()
+	srv := Start(tb)
+	js := srv.JetStream(tb)
+	return Fixture{NATS: srv, JS: js, Stream: DefaultStream(tb, js)}
+}
