@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,23 +194,84 @@ func TestStreamCreatedAgainRebuilds(t *testing.T) {
 			if err := r.Stop(t); err != nil {
 				t.Fatalf("run() = %v", err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := f.JS.DeleteStream(ctx, f.Stream.Name); err != nil {
-				t.Fatal(err)
-			}
-			// Right after a delete the server may refuse the same name for a
-			// moment (a 500, JetStream error 10049, seen under load).
-			poll.Eventually(t, "the stream created again", 10*time.Second, func() bool {
-				_, err := broker.EnsureStream(ctx, f.JS, f.Stream)
-				return err == nil
-			})
+			f.createAgain(t)
 			f.publish(t, 20, again)
 			r, api, _ = f.start(t, state)
-			r.Logs.Wait(t, "the stream is not the one counted (created again, or purged); rebuilding from its first event")
+			r.Logs.Wait(t, "the stream is not the one counted (created again); rebuilding from its first event")
 			waitSessions(t, api, int64(again))
 		})
 	}
+}
+
+// A stream deleted and created again while session-stats follows it:
+// nats.go's ordered consumer goes on reading it from the old sequence, and
+// session-stats must notice (it asks the server) and count again from the
+// new stream's first event.
+func TestStreamCreatedAgainWhileFollowing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.publish(t, 0, 6)
+	r, api, _ := f.start(t, t.TempDir())
+	waitSessions(t, api, 6)
+	f.createAgain(t)
+	f.publish(t, 20, 3)
+	r.Logs.Wait(t, "the stream is not the one counted (created again); rebuilding from its first event")
+	waitSessions(t, api, 3)
+	f.publish(t, 30, 5)
+	waitSessions(t, api, 8)
+}
+
+// While the broker is down the time of the last read stops (the lag keeps
+// its last value, so only this can tell), and it moves again once the
+// broker is back.
+func TestLastReadStopsWhileTheBrokerIsDown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.publish(t, 0, 3)
+	_, api, adm := f.start(t, t.TempDir())
+	waitSessions(t, api, 3)
+	f.NATS.Stop()
+	time.Sleep(2 * idleWait) // a read under way when it stopped may still end
+	before := lastRead(t, adm)
+	time.Sleep(3 * idleWait)
+	if after := lastRead(t, adm); after != before {
+		t.Errorf("last read moved from %v to %v with the broker down, want it stopped", before, after)
+	}
+	f.NATS.Restart()
+	poll.Eventually(t, "a read once the broker is back", 30*time.Second, func() bool { return lastRead(t, adm) > before })
+}
+
+// idleWait is how long session-stats waits for an event before it asks the
+// server whether the stream has more (follow.idleWait).
+const idleWait = time.Second
+
+func lastRead(t *testing.T, admin string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^storylane_stats_last_read_timestamp_seconds (\S+)$`).FindStringSubmatch(clitest.GetOK(t, admin+"/metrics"))
+	if m == nil {
+		t.Fatal("/metrics has no storylane_stats_last_read_timestamp_seconds")
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// createAgain deletes the stream and creates it again, empty.
+func (f fixture) createAgain(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.JS.DeleteStream(ctx, f.Stream.Name); err != nil {
+		t.Fatal(err)
+	}
+	// Right after a delete the server may refuse the same name for a moment
+	// (a 500, JetStream error 10049, seen under load).
+	poll.Eventually(t, "the stream created again", 10*time.Second, func() bool {
+		_, err := broker.EnsureStream(ctx, f.JS, f.Stream)
+		return err == nil
+	})
 }
 
 // A message that is not an event is left out of the figures, said so, and

@@ -37,10 +37,10 @@ func sessionStats(t *testing.T, natsURL, stateDir string, args ...string) (*clit
 }
 
 // publishSessions stores sessions from to from+n-1 as the bridge would,
-// many in flight at once: the replay must outlast a snapshot interval or
-// two. Every seventh is sent twice, as a webhook delivered again (with its
-// own message id, so that the stream keeps both and session-stats must
-// count it once). It returns an error rather than failing the test: the
+// many in flight at once (a publish waits up to 10 s for room among them):
+// the replay must outlast a snapshot interval or two. Every seventh is
+// sent twice, as a webhook delivered again (with its own message id, so
+// that the stream keeps both and session-stats must count it once). It returns an error rather than failing the test: the
 // live test calls it from another goroutine.
 func publishSessions(js jetstream.JetStream, stream broker.StreamConfig, from, n int) error {
 	enc := cloudevent.DefaultEncoder()
@@ -57,7 +57,7 @@ func publishSessions(js jetstream.JetStream, stream broker.StreamConfig, from, n
 		}
 		for c := range copies {
 			msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/%d", cloudevent.ID(body), c))
-			if _, err := js.PublishMsgAsync(msg); err != nil {
+			if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(10*time.Second)); err != nil {
 				return err
 			}
 		}

@@ -42,9 +42,13 @@ func New(js jetstream.JetStream, stream string, filters []string, agg *stats.Agg
 // when it started (or once since).
 func (f *Follower) CaughtUp() bool { return f.caughtUp.Load() }
 
-// idleWait is how long a read waits for an event before it counts the
-// follower caught up.
-const idleWait = time.Second
+// idleWait is how long a read waits for an event before it asks the
+// server whether it is caught up; checkEvery how often it asks while
+// events keep coming.
+const (
+	idleWait   = time.Second
+	checkEvery = 10 * time.Second
+)
 
 // Run applies events until ctx is done; a broken read starts over from the
 // next sequence after a pause.
@@ -81,18 +85,29 @@ func (f *Follower) read(ctx context.Context) error {
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
+	checked := time.Now()
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
-		if errors.Is(err, nats.ErrTimeout) {
-			f.metrics.lastRead.SetToCurrentTime()
+		idle := errors.Is(err, nats.ErrTimeout)
+		if err != nil && !idle {
+			return err
+		}
+		// An idle wait also times out while the connection is down, and
+		// nats.go's ordered consumer follows a stream deleted and created
+		// again from the old sequence on: only the server's answer says
+		// that nothing is pending in the stream counted.
+		if idle || time.Since(checked) >= checkEvery {
+			if err := f.verify(ctx); err != nil {
+				return err
+			}
+			checked = time.Now()
+		}
+		f.metrics.lastRead.SetToCurrentTime()
+		if idle {
 			f.metrics.lag.Set(0)
 			f.markCaughtUp()
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		f.metrics.lastRead.SetToCurrentTime()
 		if err := f.apply(msg); err != nil {
 			return err
 		}
@@ -130,25 +145,58 @@ func (f *Follower) markCaughtUp() {
 	}
 }
 
-// checkBehind rebuilds when the stream is not the one counted: created
-// again since (its creation time differs), or ending before the last
-// sequence applied (purged, or created again before the creation time was
-// kept). The figures would count events it no longer holds and skip its
-// new ones.
+// checkBehind rebuilds when the stream is not the one counted (see
+// replaced), and records the one that is.
 func (f *Follower) checkBehind(ctx context.Context) error {
-	s, err := f.js.Stream(ctx, f.stream)
+	info, err := f.info(ctx)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", f.stream, err)
+		return err
 	}
-	info, applied, counted := s.CachedInfo(), f.agg.Seq(), f.agg.Stream()
-	if applied > 0 && (!counted.IsZero() && !counted.Equal(info.Created) || info.State.LastSeq < applied) {
-		f.logger.Error("the stream is not the one counted (created again, or purged); rebuilding from its first event",
-			zap.Time("stream_created", info.Created), zap.Time("counted_created", counted),
-			zap.Uint64("stream_last_seq", info.State.LastSeq), zap.Uint64("applied_seq", applied))
+	if f.replaced(info) {
+		f.logger.Error("the stream is not the one counted (created again); rebuilding from its first event",
+			zap.Time("stream_created", info.Created), zap.Time("counted_created", f.agg.Stream()),
+			zap.Uint64("stream_last_seq", info.State.LastSeq), zap.Uint64("applied_seq", f.agg.Seq()))
 		f.agg.Reset()
 	}
 	f.agg.SetStream(info.Created)
 	return nil
+}
+
+// errReplaced ends a read whose stream was deleted and created again
+// under it: the next read rebuilds.
+var errReplaced = errors.New("the stream was created again")
+
+// verify asks the server whether the stream read is still the one counted.
+func (f *Follower) verify(ctx context.Context) error {
+	info, err := f.info(ctx)
+	if err != nil {
+		return err
+	}
+	if f.replaced(info) {
+		return errReplaced
+	}
+	return nil
+}
+
+func (f *Follower) info(ctx context.Context) (*jetstream.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := f.js.Stream(ctx, f.stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", f.stream, err)
+	}
+	return s.CachedInfo(), nil
+}
+
+// replaced reports whether the stream is not the one counted: created
+// since (its creation time differs), or ending before the last sequence
+// applied (created again before the snapshot kept the creation time). The
+// figures would count events it no longer holds and skip its new ones. A
+// purge is not a replacement: the sequences go on, and the figures keep
+// what was counted.
+func (f *Follower) replaced(info *jetstream.StreamInfo) bool {
+	applied, counted := f.agg.Seq(), f.agg.Stream()
+	return applied > 0 && (!counted.IsZero() && !counted.Equal(info.Created) || info.State.LastSeq < applied)
 }
 
 // decode reads the event's id from its ce-id header and its session from
