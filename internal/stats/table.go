@@ -86,13 +86,17 @@ func (t *table) merge() {
 		return
 	}
 	add := slices.Sorted(maps.Keys(t.pending))
-	var out []block
+	out := make([]block, 0, len(t.blocks)+len(add)/blockMax+1)
 	for b := 0; b < len(t.blocks) || len(add) > 0; b++ {
 		if b == len(t.blocks) { // past the last key: new blocks
 			out = append(out, t.split(block{}, add)...)
 			break
 		}
 		blk := t.blocks[b]
+		// Random keys touch every block: without letting go of each old
+		// block once rewritten, the process held the whole table twice
+		// until the merge ended (15 MB more for a million campaign cells).
+		t.blocks[b] = block{}
 		n := len(add)
 		if b < len(t.blocks)-1 {
 			n, _ = slices.BinarySearch(add, blk.keys[len(blk.keys)-1])
