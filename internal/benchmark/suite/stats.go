@@ -31,16 +31,11 @@ var statsLoads = []struct{ path, rate string }{{"/api/overview", "20"}, {"/", "1
 // it holds them, session-stats rebuilding again under other memory limits,
 // and the bare consumer again.
 func (s *suite) stats(ctx context.Context) error {
-	srv, url, err := s.natsServer()
+	srv, url, err := s.streamServer()
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	bridge, _, err := s.bridge("--nats-url", url) // creates the stream
-	if err != nil {
-		return err
-	}
-	bridge.stop()
 	start := time.Now()
 	if err := storeSessions(ctx, url, statsEvents); err != nil {
 		return fmt.Errorf("storing sessions: %w", err)

@@ -203,16 +203,11 @@ func (s *suite) embedded(ctx context.Context) error {
 // with an ordered consumer.
 func (s *suite) replay(ctx context.Context) error {
 	const events = 100_000
-	srv, url, err := s.natsServer()
+	srv, url, err := s.streamServer()
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	bridge, _, err := s.bridge("--nats-url", url) // creates the stream
-	if err != nil {
-		return err
-	}
-	bridge.stop()
 	if _, err := s.load(ctx, "--url", "", "--direct", "--nats-url", url, "--concurrency", "64", "--requests", strconv.Itoa(events), "--duration", "5m"); err != nil {
 		return err
 	}

@@ -245,6 +245,22 @@ func (s *suite) natsServer() (*proc, string, error) {
 	return p, fmt.Sprintf("nats://127.0.0.1:%d", port), nil
 }
 
+// streamServer starts a fresh nats-server and has storylane-bridge create
+// its stream, as a deployment's first bridge does.
+func (s *suite) streamServer() (*proc, string, error) {
+	srv, url, err := s.natsServer()
+	if err != nil {
+		return nil, "", err
+	}
+	bridge, _, err := s.bridge("--nats-url", url)
+	if err != nil {
+		srv.stop()
+		return nil, "", err
+	}
+	bridge.stop()
+	return srv, url, nil
+}
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
