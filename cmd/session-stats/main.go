@@ -3,6 +3,16 @@
 // bridge's stream, and serves them as JSON and CSV.
 package main
 
-import "github.com/storylane-bridge/storylane-bridge/internal/cli"
+import (
+	"os"
 
-func main() { cli.Main("session-stats", run) }
+	"github.com/storylane-bridge/storylane-bridge/internal/cli"
+	"github.com/storylane-bridge/storylane-bridge/internal/stats/follow"
+)
+
+func main() {
+	// Here, not in run: the limit is the process's, and the tests run
+	// session-stats inside their own.
+	follow.SetMemoryLimit(os.Getenv)
+	cli.Main("session-stats", run)
+}

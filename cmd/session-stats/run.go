@@ -21,7 +21,8 @@ with an ordered consumer (nothing kept on the server), from the snapshot in
 live, and serves on --listen a dashboard page at / (charts, tables, live
 updates; no request to any other host) and /api/overview, /api/demos,
 /api/campaigns and /api/companies (?from=YYYY-MM-DD&to=YYYY-MM-DD&demo=...,
-?format=csv). --rebuild ignores the snapshot.`
+?format=csv). --rebuild ignores the snapshot. Its soft memory limit is 56 MiB
+unless GOMEMLIMIT sets one (GOMEMLIMIT=off for none).`
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (follow.ProcessConfig, cli.LogConfig, error) {
 	var c follow.ProcessConfig

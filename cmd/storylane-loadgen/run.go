@@ -23,7 +23,8 @@ a --known-ratio of them known), to a bridge and measures it. --mode closed keeps
 --concurrency clients busy as fast as answers come; --mode open starts --rate
 requests a second with at most --concurrency in flight, and measures latency
 from each request's intended start, so a stall is not hidden. A run ends after
---duration or --requests. --direct then publishes the same events straight to
+--duration or --requests. --method GET fetches --url as it is instead (no body,
+no signature): a dashboard or an API under the same loads. --direct then publishes the same events straight to
 JetStream (the --nats-* flags) with the same concurrency, waiting for each
 acknowledgement, and prints the bridge's throughput as a share of it. --pid
 measures a local process's CPU time per request and peak memory. Failed
@@ -31,21 +32,22 @@ requests are listed by status and reason; the run exits 1 when more than
 --max-error-rate of them failed (by default, when any did).`
 
 type config struct {
-	url, mode, jsonOut, secretFile, label string
-	concurrency, requests, payload        int
-	rate, knownRatio, maxErrorRate        float64
-	duration, timeout                     time.Duration
-	direct                                bool
-	pid                                   int
-	nats                                  broker.ConnConfig
-	stream                                string
-	subjects                              broker.Subjects
+	url, mode, method, jsonOut, secretFile, label string
+	concurrency, requests, payload                int
+	rate, knownRatio, maxErrorRate                float64
+	duration, timeout                             time.Duration
+	direct                                        bool
+	pid                                           int
+	nats                                          broker.ConnConfig
+	stream                                        string
+	subjects                                      broker.Subjects
 }
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var c config
 	f := cli.NewFlagSet("storylane-loadgen", synopsis, stdout)
 	f.StringVar(&c.url, "url", "BRIDGE_URL", "http://127.0.0.1:8080/webhooks/storylane", "webhook `URL` of the bridge; empty for --direct only")
+	f.StringVar(&c.method, "method", "LOADGEN_METHOD", "POST", "POST (signed webhooks) or GET (--url as it is: a page or an API)")
 	f.StringVar(&c.mode, "mode", "LOADGEN_MODE", "closed", "closed (fixed concurrency) or open (fixed arrival rate)")
 	f.IntVar(&c.concurrency, "concurrency", "LOADGEN_CONCURRENCY", 32, "clients (closed), or the most requests in flight (open)")
 	f.Float64Var(&c.rate, "rate", "LOADGEN_RATE", 1000, "open loop: requests started per second")
@@ -76,6 +78,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		return config{}, fmt.Errorf("%w: --known-ratio is between 0 and 1", cli.ErrUsage)
 	case !(c.maxErrorRate >= 0 && c.maxErrorRate <= 1):
 		return config{}, fmt.Errorf("%w: --max-error-rate is between 0 and 1", cli.ErrUsage)
+	case c.method != "POST" && c.method != "GET":
+		return config{}, fmt.Errorf("%w: --method %q: want POST or GET", cli.ErrUsage, c.method)
+	case c.method == "GET" && (c.url == "" || c.direct):
+		return config{}, fmt.Errorf("%w: --method GET fetches --url, and --direct publishes webhooks: give --url and no --direct", cli.ErrUsage)
 	case c.url == "" && !c.direct:
 		return config{}, fmt.Errorf("%w: nothing to load: give --url, --direct or both", cli.ErrUsage)
 	}
@@ -91,11 +97,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Payloads: loadgen.NewPayloads(strconv.FormatInt(time.Now().UnixNano(), 36), c.payload, c.knownRatio)}
 	var results []loadgen.Result
 	if c.url != "" {
-		secret, err := keyring.SigningSecret(c.secretFile, getenv)
+		target, err := httpTarget(c, getenv)
 		if err != nil {
 			return err
 		}
-		target := loadgen.NewHTTP(c.url, secret, c.concurrency)
 		defer target.Close()
 		label := c.label
 		if label == "" {
@@ -126,6 +131,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("%w by --max-error-rate; the failures by reason are printed above", err)
 	}
 	return nil
+}
+
+// closer is a target that holds connections.
+type closer interface {
+	loadgen.Target
+	Close()
+}
+
+// httpTarget is --url's target: signed webhooks, or GETs with --method GET.
+func httpTarget(c config, getenv func(string) string) (closer, error) {
+	if c.method == "GET" {
+		return loadgen.NewGet(c.url, c.concurrency), nil
+	}
+	secret, err := keyring.SigningSecret(c.secretFile, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return loadgen.NewHTTP(c.url, secret, c.concurrency), nil
 }
 
 // measured runs the load, measuring process pid's CPU time and peak memory

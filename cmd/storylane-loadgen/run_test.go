@@ -107,6 +107,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--mode", "sideways"}, {"--concurrency", "0"}, {"--known-ratio", "2"}, {"--url", ""}, {"--payload-bytes", "10"},
 		{"--max-error-rate", "1.5"}, {"--max-error-rate", "-0.1"}, {"--max-error-rate", "NaN"},
+		{"--method", "PUT"}, {"--method", "GET", "--direct"}, {"--method", "GET", "--url", ""},
 	} {
 		err := run(context.Background(), args, clitest.Env(map[string]string{"STORYLANE_WEBHOOK_SECRET": "s"}), &bytes.Buffer{})
 		if !errors.Is(err, cli.ErrUsage) {
@@ -116,6 +117,31 @@ func TestUsageErrors(t *testing.T) {
 	err := run(context.Background(), []string{"--url", "http://127.0.0.1:1/x", "--requests", "1"}, clitest.Env(nil), &bytes.Buffer{})
 	if !errors.Is(err, cli.ErrUsage) {
 		t.Errorf("run without a secret = %v, want a usage error", err)
+	}
+}
+
+// --method GET loads a page or an API: GETs of --url as it is, at the
+// open loop's rate, with no webhook secret needed.
+func TestGetOpenLoop(t *testing.T) {
+	t.Parallel()
+	var gets, posts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.RequestURI() == "/api/overview?from=2024-01-01" {
+			gets.Add(1)
+		} else {
+			posts.Add(1)
+		}
+		fmt.Fprintln(w, `{"sessions":1}`)
+	}))
+	t.Cleanup(srv.Close)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"--method", "GET", "--url", srv.URL + "/api/overview?from=2024-01-01", "--mode", "open",
+		"--rate", "100", "--duration", "1s", "--concurrency", "4", "--json", "-"}, clitest.Env(nil), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := gets.Load(); n < 50 || n > 101 || posts.Load() != 0 {
+		t.Errorf("run(--method GET, open loop at 100/s for 1s) = %d GETs of the URL and %d other requests, want about 100 and 0\n%s", n, posts.Load(), out.String())
 	}
 }
 

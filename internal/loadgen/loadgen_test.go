@@ -2,8 +2,13 @@ package loadgen_test
 
 import (
 	"context"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,5 +127,35 @@ func TestProcessMeasuresItself(t *testing.T) {
 	}
 	if rss, err := p.PeakRSSMiB(); err != nil || rss <= 0 {
 		t.Errorf("PeakRSSMiB() = %.1f, %v, want a positive size", rss, err)
+	}
+}
+
+// Get fetches its URL as it is: no body, no signature, the whole answer
+// read, and a refusal counted with its reason.
+func TestGet(t *testing.T) {
+	t.Parallel()
+	var gets, bad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodGet || len(body) > 0 || r.Header.Get(storylane.SignatureHeader) != "" || r.URL.Path != "/api/overview" {
+			bad.Add(1)
+		}
+		if gets.Add(1)%5 == 0 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(strings.Repeat("x", 64<<10)))
+	}))
+	t.Cleanup(srv.Close)
+	target := loadgen.NewGet(srv.URL+"/api/overview", 2)
+	t.Cleanup(target.Close)
+	r := loadgen.Run(context.Background(), target, loadgen.Options{Mode: "closed", Concurrency: 2, Duration: time.Minute, Requests: 20,
+		Payloads: loadgen.NewPayloads("t", 300, 0.5), Timeout: time.Second})
+	if r.Requests != 20 || r.Status[200] != 16 || r.Status[503] != 4 || bad.Load() != 0 {
+		t.Errorf("Run(Get, 20 requests) = %d requests, statuses %v, %d not a bare GET of the path; want 20, 16×200 and 4×503, 0", r.Requests, r.Status, bad.Load())
+	}
+	want := []loadgen.Failure{{Status: 503, Reason: "Service Unavailable", Count: 4}}
+	if !reflect.DeepEqual(r.Failures, want) {
+		t.Errorf("Run(Get) failures = %+v, want %+v", r.Failures, want)
 	}
 }

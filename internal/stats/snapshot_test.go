@@ -3,8 +3,15 @@ package stats
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/stats/statstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
@@ -67,4 +74,92 @@ func TestSnapshotCorrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Encode writes a table a block at a time: what it allocates stays a
+// small share of what it writes, however large the tables (gob holds each
+// message whole in memory; one message of everything took more than
+// 100 MB at a million events). Its round trip holds many blocks.
+func TestSnapshotEncodesInBlocks(t *testing.T) {
+	a := New()
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 100_000
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		viewed := start.Add(time.Duration(r.IntN(90*86400)) * time.Second).Format(time.RFC3339)
+		s := storylane.Session{ID: strconv.Itoa(i), Name: "Demo " + strconv.Itoa(r.IntN(10)), ViewedAt: viewed,
+			UTMParams: map[string]string{"utm_campaign": "c" + strconv.Itoa(r.IntN(1000))}, BuyerReveal: &storylane.BuyerReveal{CompanyName: strconv.Itoa(r.IntN(5000))}}
+		a.Apply(statstest.Event("e"+strconv.Itoa(i), s, uint64(i+1), start))
+	}
+	if _, err := a.Encode(io.Discard); err != nil { // merges what is pending
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	var buf bytes.Buffer
+	buf.Grow(8 << 20) // the buffer's own growth is not Encode's
+	runtime.ReadMemStats(&before)
+	if _, err := a.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(buf.Len()/4) {
+		t.Errorf("Encode() of %d bytes allocated %d bytes, want under a quarter of them", buf.Len(), alloc)
+	}
+	b, err := Decode(&buf)
+	if err != nil {
+		t.Fatalf("Decode() = %v", err)
+	}
+	if b.Events() != n || !sameJSON(t, b.Overview(Query{}), a.Overview(Query{})) || !sameJSON(t, b.Companies(Query{}), a.Companies(Query{})) {
+		t.Errorf("Decode(Encode()) of %d events = %d events, or other figures", n, b.Events())
+	}
+}
+
+// A snapshot is the aggregates as Encode captured them: what is applied
+// while it is being written, into blocks and cells it holds, is not in it.
+func TestSnapshotIsAsCaptured(t *testing.T) {
+	a, want := dataset(t), dataset(t)
+	st := a.capture()
+	for _, e := range statstest.Events(t, "testdata/sessions.ndjson") { // the same keys, new ids
+		e.Header.Set("ce-id", e.ID()+"-again")
+		a.Apply(e)
+	}
+	var buf bytes.Buffer
+	if err := st.write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(&buf)
+	if err != nil {
+		t.Fatalf("Decode() = %v", err)
+	}
+	if sameJSON(t, a.Overview(Query{}), want.Overview(Query{})) {
+		t.Fatal("applying the dataset again changed no figure; the test would not see a snapshot that moves")
+	}
+	for _, q := range []Query{{}, {Demo: "Pricing"}} {
+		if !sameJSON(t, b.Overview(q), want.Overview(q)) || !sameJSON(t, b.Campaigns(q), want.Campaigns(q)) ||
+			!sameJSON(t, b.Companies(q), want.Companies(q)) || !sameJSON(t, b.Demos(q), want.Demos(q)) {
+			t.Errorf("the snapshot's figures for %+v = %s, want those captured, %s", q, js(t, b.Overview(q)), js(t, want.Overview(q)))
+		}
+	}
+}
+
+// Encode and Apply at once: -race watches the values and cells a
+// snapshot shares with the aggregates.
+func TestEncodeWhileApplying(t *testing.T) {
+	a := dataset(t)
+	events := statstest.Events(t, "testdata/sessions.ndjson")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			e := events[i%len(events)]
+			e.Header = nats.Header{"ce-id": {fmt.Sprint(e.ID(), "-", i)}}
+			a.Apply(e)
+		}
+	}()
+	for range 20 {
+		if _, err := a.Encode(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
 }

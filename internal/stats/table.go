@@ -20,7 +20,14 @@ type table struct {
 	combine func(old, v uint64) uint64
 }
 
-type block struct{ keys, vals []uint64 }
+// A block's keys are never changed in place (a merge writes new blocks),
+// its values are; shared marks values a snapshot being written still
+// reads, which add copies before it changes one (a block is 32 KB, the
+// whole table's values up to 8 MB a million entries).
+type block struct {
+	keys, vals []uint64
+	shared     bool
+}
 
 const (
 	blockMax   = 4096
@@ -53,7 +60,11 @@ func (t *table) find(k uint64) (b, i int, ok bool) {
 // add combines v into k's value.
 func (t *table) add(k, v uint64) {
 	if b, i, ok := t.find(k); ok {
-		t.blocks[b].vals[i] = t.combine(t.blocks[b].vals[i], v)
+		blk := &t.blocks[b]
+		if blk.shared {
+			blk.vals, blk.shared = slices.Clone(blk.vals), false
+		}
+		blk.vals[i] = t.combine(blk.vals[i], v)
 		return
 	}
 	t.pending[k] = t.combine(t.pending[k], v)
@@ -86,13 +97,17 @@ func (t *table) merge() {
 		return
 	}
 	add := slices.Sorted(maps.Keys(t.pending))
-	var out []block
+	out := make([]block, 0, len(t.blocks)+len(add)/blockMax+1)
 	for b := 0; b < len(t.blocks) || len(add) > 0; b++ {
 		if b == len(t.blocks) { // past the last key: new blocks
 			out = append(out, t.split(block{}, add)...)
 			break
 		}
 		blk := t.blocks[b]
+		// Random keys touch every block: without letting go of each old
+		// block once rewritten, the process held the whole table twice
+		// until the merge ended (15 MB more for a million campaign cells).
+		t.blocks[b] = block{}
 		n := len(add)
 		if b < len(t.blocks)-1 {
 			n, _ = slices.BinarySearch(add, blk.keys[len(blk.keys)-1])
@@ -175,10 +190,15 @@ type tableState struct {
 	Keys, Vals [][]uint64
 }
 
-func (t *table) state() tableState {
+// capture merges t and returns its state, which stays as it is while t
+// changes on: its blocks are marked shared, so that add copies the values
+// of one before it changes them.
+func (t *table) capture() tableState {
 	t.merge()
 	var s tableState
-	for _, b := range t.blocks {
+	for i := range t.blocks {
+		b := &t.blocks[i]
+		b.shared = true
 		s.Keys = append(s.Keys, b.keys)
 		if t.combine != nil {
 			s.Vals = append(s.Vals, b.vals)

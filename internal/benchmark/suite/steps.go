@@ -203,16 +203,11 @@ func (s *suite) embedded(ctx context.Context) error {
 // with an ordered consumer.
 func (s *suite) replay(ctx context.Context) error {
 	const events = 100_000
-	srv, url, err := s.natsServer()
+	srv, url, err := s.streamServer()
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	bridge, _, err := s.bridge("--nats-url", url) // creates the stream
-	if err != nil {
-		return err
-	}
-	bridge.stop()
 	if _, err := s.load(ctx, "--url", "", "--direct", "--nats-url", url, "--concurrency", "64", "--requests", strconv.Itoa(events), "--duration", "5m"); err != nil {
 		return err
 	}
@@ -285,6 +280,11 @@ func (s *suite) archiveThroughDurable(url string, events int) (time.Duration, er
 
 // acked reads session-archive's acknowledged events from its metrics.
 func acked(url string) float64 {
+	return metric(url, `storylane_consumer_events_total{consumer="session-archive",outcome="acked"}`)
+}
+
+// metric reads the value of series from the metrics at url; 0 when absent.
+func metric(url, series string) float64 {
 	res, err := http.Get(url)
 	if err != nil {
 		return 0
@@ -292,7 +292,7 @@ func acked(url string) float64 {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, `storylane_consumer_events_total{consumer="session-archive",outcome="acked"}`) {
+		if strings.HasPrefix(line, series+" ") {
 			f, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			return f
 		}
@@ -344,7 +344,7 @@ func (s *suite) leadSync(ctx context.Context) error {
 // report prints the table and, for the steps that ran, what they compare.
 func (s *suite) report(w io.Writer) {
 	keys := []string{"direct-32", "bare-32", "bridge-32", "bridge-32-base", "direct-64", "bare-64", "bridge-64", "bridge-64-base",
-		"bridge-open-half", "bridge-open-half-base", "bare-open-half"}
+		"bridge-open-half", "bridge-open-half-base", "bare-open-half", "stats-get/api/overview", "stats-get/"}
 	for _, r := range embeddedRuns {
 		keys = append(keys, r.key)
 	}
@@ -377,7 +377,7 @@ func (s *suite) report(w io.Writer) {
 		fmt.Fprintf(w, "embedded broker, 1 client: sync always p50 %.2f ms, p99 %.2f ms, %.0f/s; sync 2m p50 %.2f ms, p99 %.2f ms, %.0f/s\n",
 			one.LatencyMs["p50"], one.LatencyMs["p99"], one.Throughput, one2.LatencyMs["p50"], one2.LatencyMs["p99"], one2.Throughput)
 	}
-	for _, k := range []string{"replay", "replay2", "replay2-base", "lead-sync-16", "lead-sync-64"} {
+	for _, k := range []string{"replay", "replay2", "replay2-base", "lead-sync-16", "lead-sync-64", "stats-store", "stats-bare", "stats-rebuild-0", "stats-rebuild-1", "stats-rebuild-2"} {
 		if line, ok := s.extra[k]; ok {
 			fmt.Fprintln(w, line)
 		}

@@ -158,8 +158,11 @@ func (s *suite) startFrom(bin, name string, env []string, args ...string) (*proc
 }
 
 // wait returns the first output line containing text, within 30 seconds.
-func (p *proc) wait(text string) (string, error) {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+func (p *proc) wait(text string) (string, error) { return p.waitFor(text, 30*time.Second) }
+
+// waitFor returns the first output line containing text, within limit.
+func (p *proc) waitFor(text string, limit time.Duration) (string, error) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		p.mu.Lock()
 		for _, line := range strings.Split(p.out.String(), "\n") {
 			if strings.Contains(line, text) {
@@ -171,7 +174,7 @@ func (p *proc) wait(text string) (string, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return "", fmt.Errorf("%s: no %q in 30s:\n%s", filepath.Base(p.cmd.Path), text, p.out.String())
+	return "", fmt.Errorf("%s: no %q in %s:\n%s", filepath.Base(p.cmd.Path), text, limit, p.out.String())
 }
 
 // field reads a JSON log line's string field.
@@ -179,6 +182,14 @@ func field(line, name string) string {
 	var m map[string]any
 	json.Unmarshal([]byte(line), &m)
 	v, _ := m[name].(string)
+	return v
+}
+
+// number reads a JSON log line's number field.
+func number(line, name string) float64 {
+	var m map[string]any
+	json.Unmarshal([]byte(line), &m)
+	v, _ := m[name].(float64)
 	return v
 }
 
@@ -232,6 +243,22 @@ func (s *suite) natsServer() (*proc, string, error) {
 		return nil, "", err
 	}
 	return p, fmt.Sprintf("nats://127.0.0.1:%d", port), nil
+}
+
+// streamServer starts a fresh nats-server and has storylane-bridge create
+// its stream, as a deployment's first bridge does.
+func (s *suite) streamServer() (*proc, string, error) {
+	srv, url, err := s.natsServer()
+	if err != nil {
+		return nil, "", err
+	}
+	bridge, _, err := s.bridge("--nats-url", url)
+	if err != nil {
+		srv.stop()
+		return nil, "", err
+	}
+	bridge.stop()
+	return srv, url, nil
 }
 
 func freePort() (int, error) {

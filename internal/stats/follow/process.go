@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,7 +77,8 @@ func RunProcess(ctx context.Context, c ProcessConfig, logger *zap.Logger) error 
 		defer close(snapped)
 		Snapshots(ctx, c.StateDir, c.SnapshotInterval, agg, m, logger)
 	}()
-	logger.Info("following the stream", zap.String("stream", c.Stream), zap.Uint64("from", agg.Seq()+1))
+	logger.Info("following the stream", zap.String("stream", c.Stream), zap.Uint64("from", agg.Seq()+1),
+		zap.Int64("memory_limit", debug.SetMemoryLimit(-1)))
 	runErr := f.Run(ctx)
 	if err := srv.Wait(ctx); err != nil && runErr == nil {
 		runErr = err
