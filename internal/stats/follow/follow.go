@@ -50,10 +50,12 @@ const pullMessages = 512
 
 // idleWait is how long a read waits for an event before it asks the
 // server whether it is caught up; checkEvery how often it asks while
-// events keep coming.
+// events keep coming; stallLimit how long reads may find nothing while
+// events are pending before the read starts over.
 const (
 	idleWait   = time.Second
 	checkEvery = 10 * time.Second
+	stallLimit = 10 * time.Second
 )
 
 // Run applies events until ctx is done; a broken read starts over from the
@@ -92,6 +94,10 @@ func (f *Follower) read(ctx context.Context) error {
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
 	checked := time.Now()
+	// pending is what the last event read said the stream held after it
+	// (none read yet: 0), idleFor how long the reads have found none since.
+	var pending uint64
+	var idleFor time.Duration
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
 		idle := errors.Is(err, nats.ErrTimeout)
@@ -109,22 +115,33 @@ func (f *Follower) read(ctx context.Context) error {
 			checked = time.Now()
 		}
 		f.metrics.lastRead.SetToCurrentTime()
-		if idle {
-			f.metrics.lag.Set(0)
-			f.markCaughtUp()
+		if !idle {
+			idleFor = 0
+			if pending, err = f.apply(msg); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := f.apply(msg); err != nil {
-			return err
+		// A wait that finds nothing with events pending is a stall (a
+		// starved client, say), not being caught up; one that lasts
+		// starts a new consumer, which counts the pending anew.
+		if idleFor += idleWait; pending > 0 {
+			if idleFor >= stallLimit {
+				return fmt.Errorf("no event for %s with %d pending", idleFor, pending)
+			}
+			continue
 		}
+		f.metrics.lag.Set(0)
+		f.markCaughtUp()
 	}
 	return nil
 }
 
-func (f *Follower) apply(msg jetstream.Msg) error {
+// apply counts msg and returns how many events the stream held after it.
+func (f *Follower) apply(msg jetstream.Msg) (pending uint64, err error) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		return 0, fmt.Errorf("metadata: %w", err)
 	}
 	e, err := f.decode(msg, meta)
 	if err != nil {
@@ -139,7 +156,7 @@ func (f *Follower) apply(msg jetstream.Msg) error {
 	if meta.NumPending == 0 {
 		f.markCaughtUp()
 	}
-	return nil
+	return meta.NumPending, nil
 }
 
 func (f *Follower) markCaughtUp() {
