@@ -93,6 +93,11 @@ func (f *Follower) read(ctx context.Context) error {
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
+	return f.follow(ctx, it)
+}
+
+// follow applies what it reads until ctx is done or the read breaks.
+func (f *Follower) follow(ctx context.Context, it jetstream.MessagesContext) error {
 	checked := time.Now()
 	// pending is what the last event read said the stream held after it
 	// (none read yet: 0), idleFor how long the reads have found none since.
