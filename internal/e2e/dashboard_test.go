@@ -85,6 +85,11 @@ var dashboardVisits = []visit{
 	{id: "s6", demo: pricing, viewedAt: "2024-05-18T12:00:00Z", complete: 60, seconds: 128, utm: spring},
 }
 
+// newDemoVisit is of a demo no other visit is of, sent while the page
+// shows every demo.
+var newDemoVisit = visit{id: "s8", demo: demo{"Security Review", "https://app.storylane.io/demo/security"},
+	viewedAt: "2024-05-18T17:00:00Z", complete: 20, seconds: 16}
+
 // liveVisit is sent while the page is open.
 var liveVisit = visit{id: "s7", demo: pricing, viewedAt: "2024-05-18T16:00:00Z", lead: true, complete: 100, seconds: 160, utm: spring}
 
@@ -215,6 +220,22 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if status := eval[string](t, tb, `document.getElementById("status").textContent`); !strings.HasPrefix(status, "Live: figures as of") {
 		t.Errorf("status line = %q, want the time of the last check", status)
+	}
+
+	// A demo first seen while the page is open joins the filter's list.
+	tb.do(t, 30*time.Second, chromedp.Navigate(dashboard+"/"), chromedp.WaitVisible(chromedp.ID("demos")),
+		chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`))
+	if code := post(t, webhooks, newDemoVisit.body(), nil); code != http.StatusOK {
+		t.Fatalf("POST %s = %d, want 200", newDemoVisit.body(), code)
+	}
+	hasNewDemo := fmt.Sprintf(`Array.from(document.querySelectorAll("select[name=demo] option")).some(o => o.value === %q && o.textContent === %q)`,
+		newDemoVisit.demo.link, newDemoVisit.demo.name)
+	tb.do(t, 30*time.Second, chromedp.Poll[chromedp.Void](hasNewDemo))
+	if !eval[bool](t, tb, `window.sameDocument === true`) {
+		t.Error("the demo list's update reloaded the page")
+	}
+	if picked := eval[string](t, tb, `document.querySelector("select[name=demo]").value`); picked != "" {
+		t.Errorf("the demo picked after the list's update = %q, want all demos still", picked)
 	}
 
 	screenshot(t, tb, os.Getenv("STATS_SCREENSHOT"))

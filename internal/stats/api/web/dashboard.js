@@ -13,8 +13,10 @@
     return fetch(location.pathname + location.search, { cache: "no-store" })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
-        var next = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var next = doc.getElementById("live");
         if (!next) { return; }
+        demos(doc);
         // Keep the reader's open tables open.
         var open = {};
         main().querySelectorAll("details[open] table").forEach(function (t) { open[t.id] = true; });
@@ -23,6 +25,20 @@
         });
         main().replaceWith(document.adoptNode(next));
       });
+  }
+
+  // A demo first seen since the page loaded joins the filter's list, unless
+  // the reader is in that list right now.
+  function demos(doc) {
+    var select = document.querySelector("form.filter select[name=demo]");
+    var fresh = doc.querySelector("form.filter select[name=demo]");
+    if (!select || !fresh || document.activeElement === select || select.options.length === fresh.options.length) { return; }
+    // Each option adopted leaves the next one selected in its old list, so
+    // the pick is set again from the reader's.
+    var picked = select.value;
+    var options = Array.prototype.slice.call(fresh.options);
+    select.replaceChildren.apply(select, options.map(function (o) { return document.adoptNode(o); }));
+    select.value = picked;
   }
 
   function poll() {
