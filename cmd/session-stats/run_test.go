@@ -140,16 +140,10 @@ func TestNoLeadIdentity(t *testing.T) {
 func TestRestartEqualsRebuild(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	state := t.TempDir()
-	f.publish(t, 0, 7)
-	r, api, _ := f.start(t, state)
-	waitSessions(t, api, 7)
-	if err := r.Stop(t); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
+	state := f.counted(t, 7)
 	f.publish(t, 7, 5)
 	f.publish(t, 2, 2) // sent again, after the snapshot
-	r, api, _ = f.start(t, state)
+	r, api, _ := f.start(t, state)
 	if seq := r.Logs.Wait(t, "resuming from the snapshot")["seq"].(float64); seq != 7 {
 		t.Errorf("resumed at sequence %v, want 7", seq)
 	}
@@ -187,16 +181,10 @@ func TestStreamCreatedAgainRebuilds(t *testing.T) {
 		t.Run(fmt.Sprint(again, " events"), func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			state := t.TempDir()
-			f.publish(t, 0, 6)
-			r, api, _ := f.start(t, state)
-			waitSessions(t, api, 6)
-			if err := r.Stop(t); err != nil {
-				t.Fatalf("run() = %v", err)
-			}
+			state := f.counted(t, 6)
 			f.createAgain(t)
 			f.publish(t, 20, again)
-			r, api, _ = f.start(t, state)
+			r, api, _ := f.start(t, state)
 			r.Logs.Wait(t, "the stream is not the one counted (created again); rebuilding from its first event")
 			waitSessions(t, api, int64(again))
 		})
@@ -256,6 +244,20 @@ func lastRead(t *testing.T, admin string) float64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// counted publishes sessions 0 to n-1, runs session-stats until it has
+// counted them, stops it, and returns its state directory.
+func (f fixture) counted(t *testing.T, n int) (stateDir string) {
+	t.Helper()
+	stateDir = t.TempDir()
+	f.publish(t, 0, n)
+	r, api, _ := f.start(t, stateDir)
+	waitSessions(t, api, int64(n))
+	if err := r.Stop(t); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	return stateDir
 }
 
 // createAgain deletes the stream and creates it again, empty.
