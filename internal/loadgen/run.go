@@ -150,14 +150,20 @@ func dispatch(ctx context.Context, jobs chan<- job, rate float64, limit int, cla
 	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now()
 	n := 0
+	end, bounded := ctx.Deadline()
 	defer func() {
-		due := int(time.Since(start)/interval) + 1
+		// Due: the requests whose time came before now, and before the
+		// run's end, which a busy machine's late timer may have passed.
+		elapsed := time.Since(start)
+		if bounded {
+			elapsed = min(elapsed, end.Sub(start))
+		}
+		due := int((elapsed + interval - 1) / interval)
 		if limit > 0 {
 			due = min(due, limit)
 		}
 		missed = int64(max(due-n, 0))
 	}()
-	end, bounded := ctx.Deadline()
 	for ; ; n++ {
 		at := start.Add(time.Duration(n) * interval)
 		// Due after the run's end: not for this run, even when the
