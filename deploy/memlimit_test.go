@@ -51,7 +51,7 @@ func TestGoMemLimitFollowsTheMemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"bridge-1", "bridge-2"} {
+	for _, name := range []string{"bridge-1", "bridge-2", "session-stats"} {
 		s := p.Services[name]
 		v := s.Environment["GOMEMLIMIT"]
 		if v == nil {

@@ -4,7 +4,9 @@
 package main
 
 import (
+	"context"
 	"os"
+	"time"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/cli"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats/follow"
@@ -12,7 +14,9 @@ import (
 
 func main() {
 	// Here, not in run: the limit is the process's, and the tests run
-	// session-stats inside their own.
-	follow.SetMemoryLimit(os.Getenv)
+	// session-stats inside their own. The process's end stops the adapter.
+	if follow.SetMemoryLimit(os.Getenv) {
+		go follow.AdaptMemoryLimit(context.Background(), time.Second)
+	}
 	cli.Main("session-stats", run)
 }

@@ -21,8 +21,9 @@ with an ordered consumer (nothing kept on the server), from the snapshot in
 live, and serves on --listen a dashboard page at / (charts, tables, live
 updates; no request to any other host) and /api/overview, /api/demos,
 /api/campaigns and /api/companies (?from=YYYY-MM-DD&to=YYYY-MM-DD&demo=...,
-?format=csv). --rebuild ignores the snapshot. Its soft memory limit is 56 MiB
-unless GOMEMLIMIT sets one (GOMEMLIMIT=off for none).`
+?format=csv). --rebuild ignores the snapshot. Its soft memory limit is 56 MiB, or
+half as much again as its live heap once that is larger, unless GOMEMLIMIT
+or GOGC says how to collect.`
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (follow.ProcessConfig, cli.LogConfig, error) {
 	var c follow.ProcessConfig

@@ -205,6 +205,10 @@ func TestStreamCreatedAgainWhileFollowing(t *testing.T) {
 	f.publish(t, 20, 3)
 	r.Logs.Wait(t, "the stream is not the one counted (created again); rebuilding from its first event")
 	waitSessions(t, api, 3)
+	// Caught up twice: with the first stream, and again with the new one.
+	poll.Eventually(t, "caught up with the new stream", 20*time.Second, func() bool {
+		return strings.Count(r.Logs.String(), "caught up with the stream") == 2
+	})
 	f.publish(t, 30, 5)
 	waitSessions(t, api, 8)
 }

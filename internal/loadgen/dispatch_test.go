@@ -15,7 +15,9 @@ func TestDispatchCountsWhatWasDue(t *testing.T) {
 	jobs := make(chan job) // never read: every client busy
 	n := 0
 	missed := dispatch(ctx, jobs, 100, 0, func() (int, bool) { n++; return n, true })
-	if missed != 20 {
+	// 19 when more than 10 ms passed between the deadline's setting and
+	// dispatch's start, on a loaded machine.
+	if missed != 20 && missed != 19 {
 		t.Errorf("dispatch(100/s for 200 ms, no client free) missed %d, want 20", missed)
 	}
 }

@@ -19,8 +19,16 @@ import (
 // benchmark suite's); run with
 //
 //	go test -run '^$' -bench Million -benchtime 1x ./internal/stats/
-func BenchmarkMillion(b *testing.B) {
-	const n = 1_000_000
+func BenchmarkMillion(b *testing.B) { benchmarkApply(b, 1_000_000, 90) }
+
+// BenchmarkYear is three million over a year: figures that outgrow a
+// fixed memory limit, to compare the collector's settings with
+//
+//	GOGC=50 go test -run '^$' -bench Year -benchtime 1x ./internal/stats/
+//	GOMEMLIMIT=56MiB go test -run '^$' -bench Year -benchtime 1x ./internal/stats/
+func BenchmarkYear(b *testing.B) { benchmarkApply(b, 3_000_000, 365) }
+
+func benchmarkApply(b *testing.B, n, days int) {
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	demos, campaigns := make([]string, 100), make([]map[string]string, 1000)
 	for i := range demos {
@@ -39,7 +47,7 @@ func BenchmarkMillion(b *testing.B) {
 		for i := range n {
 			d := r.IntN(100)
 			s := storylane.Session{Name: demos[d], Link: "https://app.storylane.io/demo/" + demos[d],
-				ViewedAt:   start.Add(time.Duration(r.IntN(90*86400)) * time.Second).Format(time.RFC3339),
+				ViewedAt:   start.Add(time.Duration(r.IntN(days*86400)) * time.Second).Format(time.RFC3339),
 				Completion: json.Number(strconv.Itoa(i % 101)), TimeSpent: json.Number(strconv.Itoa(i % 600)),
 				ChecklistCompleted: i%4 == 0, CTAOpened: []string{"", "Book"}[i%2], UTMParams: campaigns[r.IntN(1000)]}
 			if i%3 == 0 {

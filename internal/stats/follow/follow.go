@@ -93,15 +93,21 @@ func (f *Follower) read(ctx context.Context) error {
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
-	return f.follow(ctx, it)
+	// What the stream holds for it, as the server said when it created the
+	// consumer: a first event slow to come is a stall, not being caught up.
+	var pending uint64
+	if info := oc.CachedInfo(); info != nil {
+		pending = info.NumPending
+	}
+	return f.follow(ctx, it, pending)
 }
 
-// follow applies what it reads until ctx is done or the read breaks.
-func (f *Follower) follow(ctx context.Context, it jetstream.MessagesContext) error {
+// follow applies what it reads until ctx is done or the read breaks;
+// pending is what the stream holds for it at the start.
+func (f *Follower) follow(ctx context.Context, it jetstream.MessagesContext, pending uint64) error {
 	checked := time.Now()
-	// pending is what the last event read said the stream held after it
-	// (none read yet: 0), idleFor how long the reads have found none since.
-	var pending uint64
+	// pending is then what the last event read said the stream held after
+	// it, idleFor how long the reads have found none since.
 	var idleFor time.Duration
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
@@ -185,6 +191,10 @@ func (f *Follower) checkBehind(ctx context.Context) error {
 			zap.Time("stream_created", info.Created), zap.Time("counted_created", f.agg.Stream()),
 			zap.Uint64("stream_last_seq", info.State.LastSeq), zap.Uint64("applied_seq", f.agg.Seq()))
 		f.agg.Reset()
+		// Not caught up until the new stream is read: /readyz says so, and
+		// the rebuild is timed and logged again.
+		f.caughtUp.Store(false)
+		f.started = time.Now()
 	}
 	f.agg.SetStream(info.Created)
 	return nil
