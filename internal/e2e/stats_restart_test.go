@@ -20,7 +20,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats"
 	"github.com/storylane-bridge/storylane-bridge/internal/stats/statefile"
-	"github.com/storylane-bridge/storylane-bridge/internal/storylane"
 )
 
 // statsRoutes are every figure session-stats serves, in both formats.
@@ -43,14 +42,12 @@ func sessionStats(t *testing.T, natsURL, stateDir string, args ...string) (*clit
 // that the stream keeps both and session-stats must count it once). It returns an error rather than failing the test: the
 // live test calls it from another goroutine.
 func publishSessions(js jetstream.JetStream, stream broker.StreamConfig, from, n int) error {
-	enc := cloudevent.DefaultEncoder()
 	for i := from; i < from+n; i++ {
 		body := natstest.SessionBody(i, i%2 == 1)
-		s, err := storylane.Parse(body)
+		msg, err := natstest.SessionMsg(stream, body)
 		if err != nil {
 			return err
 		}
-		msg := enc.Msg(stream.Subjects.Session(s.Known()), s.Summary(), body, time.Now())
 		copies := 1
 		if i%7 == 0 {
 			copies = 2

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
@@ -30,15 +31,25 @@ func SessionBody(i int, known bool) []byte {
 // returns its event id.
 func Publish(tb testing.TB, js jetstream.JetStream, stream broker.StreamConfig, raw []byte) string {
 	tb.Helper()
-	s, err := storylane.Parse(raw)
+	msg, err := SessionMsg(stream, raw)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	msg := cloudevent.DefaultEncoder().Msg(stream.Subjects.Session(s.Known()), s.Summary(), raw, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := broker.NewPublisher(js, stream.Name).Publish(ctx, msg); err != nil {
 		tb.Fatal(err)
 	}
 	return cloudevent.ID(raw)
+}
+
+// SessionMsg is the message the bridge stores for a webhook body: its
+// CloudEvent headers, on the known or unknown subject. It returns an error
+// rather than failing a test, for callers on other goroutines.
+func SessionMsg(stream broker.StreamConfig, raw []byte) (*nats.Msg, error) {
+	s, err := storylane.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return cloudevent.DefaultEncoder().Msg(stream.Subjects.Session(s.Known()), s.Summary(), raw, time.Now()), nil
 }
