@@ -30,6 +30,8 @@ type EmbeddedConfig struct {
 	// every client for everything, which only a test that plays the
 	// bridge over the listener wants.
 	Access *ListenerAccess
+	// Edge, when set, makes the server a leaf node of a hub (edge mode).
+	Edge *EdgeConfig
 }
 
 // Embedded is a running embedded server. Only this process can connect to
@@ -58,6 +60,11 @@ func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*Embedded, error) {
 		SyncInterval: cfg.SyncInterval,
 		SyncAlways:   cfg.SyncAlways,
 		NoSigs:       true, // the bridge owns signal handling
+	}
+	if cfg.Edge != nil {
+		if err := cfg.Edge.edgeOptions(opts); err != nil {
+			return nil, fmt.Errorf("embedded nats server: %w", err)
+		}
 	}
 	if cfg.Listen == "" || cfg.Listen == NoListen {
 		opts.DontListen = true

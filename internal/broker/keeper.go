@@ -79,11 +79,15 @@ func (k *StreamKeeper) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.P
 	}
 }
 
-// Ready is the publisher's readiness; a stream found missing is re-created.
+// Ready is the publisher's readiness, and in edge mode the edge's (see
+// edgeReady); a stream or HUB consumer found missing is re-created.
 func (k *StreamKeeper) Ready(ctx context.Context) error {
 	err := k.pub.Ready(ctx)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		k.trouble()
+	}
+	if err == nil && k.cfg.Edge != nil {
+		err = k.edgeReady(ctx)
 	}
 	return err
 }
@@ -158,6 +162,9 @@ func (k *StreamKeeper) Ensure(ctx context.Context) (*jetstream.StreamInfo, error
 
 func (k *StreamKeeper) ensure(ctx context.Context) (*jetstream.StreamInfo, bool, error) {
 	info, created, err := ensureStream(ctx, k.js, k.cfg)
+	if err == nil && k.cfg.Edge != nil {
+		err = ensureHubConsumer(ctx, k.js, k.cfg)
+	}
 	if refusal := k.refusalOf(err); refusal != nil {
 		return nil, false, refusal
 	}

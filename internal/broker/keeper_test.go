@@ -20,7 +20,13 @@ import (
 // the test ends.
 func runKeeper(t *testing.T, js jetstream.JetStream) *broker.StreamKeeper {
 	t.Helper()
-	k := broker.NewStreamKeeper(broker.NewPublisher(js, broker.DefaultStream), js, streamConfig(), zap.NewNop())
+	return runKeeperOf(t, js, streamConfig())
+}
+
+// runKeeperOf is runKeeper for the stream of cfg.
+func runKeeperOf(t *testing.T, js jetstream.JetStream, cfg broker.StreamConfig) *broker.StreamKeeper {
+	t.Helper()
+	k := broker.NewStreamKeeper(broker.NewPublisher(js, cfg.Name), js, cfg, zap.NewNop())
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { k.Run(c); close(done) }()

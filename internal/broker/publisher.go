@@ -78,6 +78,9 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 	if errors.Is(err, nats.ErrMaxPayload) {
 		return nil, fmt.Errorf("publish %s: %w", msg.Subject, ErrTooLarge)
 	}
+	if full(err) {
+		return nil, fmt.Errorf("publish %s: %w: %w", msg.Subject, ErrStreamFull, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", msg.Subject, err)
 	}
@@ -136,6 +139,22 @@ func (p *Publisher) handOff(ctx context.Context, msg *nats.Msg) (jetstream.PubAc
 		// context's async timeout, as for a caller that stops waiting.
 		return nil, fmt.Errorf("%w: %w", ErrConnectionBusy, ctx.Err())
 	}
+}
+
+// ErrStreamFull reports a stream that refused a message for its limits: a
+// full edge (its backlog budget used up while the hub is away) or a stream
+// of --stream-max-bytes with discard new. Nothing was stored; it passes
+// once the hub has taken some of the backlog.
+var ErrStreamFull = errors.New("stream full")
+
+// errCodeStoreFailed is JetStream's answer to a message the stream's
+// limits keep out (nats-server's JSStreamStoreFailedF: maximum bytes or
+// messages exceeded, with discard new).
+const errCodeStoreFailed = 10077
+
+func full(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed
 }
 
 // ErrNoLeader reports a replicated stream without a leader, which cannot

@@ -48,6 +48,9 @@ type StreamConfig struct {
 	// Placement, when Cluster or Tags is set, chooses the servers.
 	PlacementCluster string
 	PlacementTags    []string
+	// Edge, when set, makes it an edge's stream (edge mode): MaxBytes is
+	// then the backlog budget, and MaxAge 0.
+	Edge *EdgeStream
 }
 
 func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
@@ -62,6 +65,11 @@ func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
 	}
 	sc.Duplicates = c.Duplicates
 	sc.Replicas = c.Replicas
+	if c.Edge != nil {
+		// Full refuses new events with an error the webhook's 503 carries;
+		// discarding old ones would drop events the hub has not stored.
+		sc.Discard = jetstream.DiscardNew
+	}
 	if c.PlacementCluster != "" || len(c.PlacementTags) > 0 {
 		sc.Placement = &jetstream.Placement{Cluster: c.PlacementCluster, Tags: c.PlacementTags}
 	}
@@ -69,8 +77,10 @@ func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
 
 // EnsureStream creates the stream with file storage when it is missing, and
 // otherwise brings the settings the bridge owns (subjects, max age and
-// bytes, duplicate window, replicas, placement) to cfg, leaving everything
-// an operator set by other means as it is.
+// bytes, duplicate window, replicas, placement; in edge mode the discard
+// policy) to cfg, leaving everything an operator set by other means as it
+// is. A stream whose retention does not fit the mode is refused
+// (ErrConfig): retention cannot change in place.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*jetstream.StreamInfo, error) {
 	info, _, err := ensureStream(ctx, js, cfg)
 	return info, err
@@ -81,6 +91,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	s, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		sc := jetstream.StreamConfig{Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld}
+		if cfg.Edge != nil {
+			sc.Retention = jetstream.WorkQueuePolicy
+		}
 		cfg.apply(&sc)
 		s, err = js.CreateStream(ctx, sc)
 		if err != nil {
@@ -95,6 +108,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if info.Config.Storage != jetstream.FileStorage {
 		return nil, false, fmt.Errorf("%w: stream %s exists with %s storage; events must survive a restart, so it needs file storage", ErrConfig, cfg.Name, info.Config.Storage)
 	}
+	if err := checkRetention(info, cfg); err != nil {
+		return nil, false, err
+	}
 	sc := info.Config
 	cfg.apply(&sc)
 	if sameOwnedSettings(info.Config, sc) {
@@ -108,7 +124,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 }
 
 func sameOwnedSettings(a, b jetstream.StreamConfig) bool {
-	return slices.Equal(a.Subjects, b.Subjects) && a.MaxAge == b.MaxAge && a.MaxBytes == b.MaxBytes &&
+	return slices.Equal(a.Subjects, b.Subjects) && a.MaxAge == b.MaxAge && a.MaxBytes == b.MaxBytes && a.Discard == b.Discard &&
 		a.Duplicates == b.Duplicates && a.Replicas == b.Replicas && samePlacement(a.Placement, b.Placement)
 }
 

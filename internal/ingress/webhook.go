@@ -208,6 +208,12 @@ func (s *Server) publish(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	s.metrics.webhook(outcomeUnavailable)
 	w.Header().Set("Retry-After", retryAfter)
+	if errors.Is(err, broker.ErrStreamFull) {
+		// An edge's backlog at its budget: it has room again as soon as
+		// the hub takes some of it.
+		writeError(w, r, http.StatusServiceUnavailable, "event store full, retry later")
+		return nil, false
+	}
 	writeError(w, r, http.StatusServiceUnavailable, "event store unavailable, retry later")
 	return nil, false
 }
