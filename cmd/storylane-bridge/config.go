@@ -37,6 +37,7 @@ type config struct {
 	syncInterval    string
 	placementTags   cli.StringList
 	stream          broker.StreamConfig
+	edge            edgeFlags
 	log             cli.LogConfig
 
 	// Defences and the operators' side.
@@ -81,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringVar(&c.natsListenAuth, "nats-listen-auth", "BRIDGE_NATS_LISTEN_AUTH", broker.ListenAuthNone, "embedded broker: none lets listener clients read without credentials; nkey requires the nkey seed in <data-dir>/"+broker.ReaderKeyFile+" (created 0600). Either way only the bridge may publish events or change the stream")
 	f.StringVar(&c.dataDir, "data-dir", "BRIDGE_DATA_DIR", "./data", "embedded broker: `directory` of JetStream's files")
 	f.StringVar(&c.syncInterval, "sync-interval", "BRIDGE_SYNC_INTERVAL", "always", "embedded broker: always fsyncs every write before its ack, so a 2xx survives a power cut; or a `duration` between fsyncs (faster; a power cut loses up to that much)")
+	c.edge.define(f)
 	f.Stream(&c.stream.Name, &c.stream.Subjects)
 	f.DurationVar(&c.stream.MaxAge, "stream-max-age", "STREAM_MAX_AGE", 0, "drop events older than this; 0 keeps them forever")
 	f.DurationVar(&c.stream.Duplicates, "stream-duplicate-window", "STREAM_DUPLICATE_WINDOW", time.Hour, "window in which a re-delivered webhook is stored once")
@@ -122,7 +124,14 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.allowed, err = ingress.ParsePrefixes(c.allowCIDRs); err != nil {
 		return config{}, fmt.Errorf("%w: --allow-cidrs: %w", cli.ErrUsage, err)
 	}
-	return c, c.validate()
+	if err := c.edge.resolve(); err != nil {
+		return config{}, err
+	}
+	if err := c.validate(); err != nil {
+		return config{}, err
+	}
+	c.edge.apply(&c)
+	return c, nil
 }
 
 func (c config) validate() error {
@@ -166,6 +175,7 @@ func (c config) validate() error {
 	if c.natsListenAuth != broker.ListenAuthNone && c.natsListenAuth != broker.ListenAuthNKey {
 		problems = append(problems, fmt.Sprintf("--nats-listen-auth %q: want %s or %s", c.natsListenAuth, broker.ListenAuthNone, broker.ListenAuthNKey))
 	}
+	problems = append(problems, c.edge.problems(&c)...)
 	if c.nats.URL == "" && c.dataDir == "" {
 		problems = append(problems, "--data-dir is needed for the embedded broker")
 	}
@@ -244,6 +254,7 @@ func (cfg config) embedded() (broker.EmbeddedConfig, error) {
 		SyncInterval: syncInterval,
 		SyncAlways:   syncAlways,
 		Access:       access,
+		Edge:         cfg.edge.embedded(),
 	}, err
 }
 

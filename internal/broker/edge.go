@@ -87,9 +87,6 @@ func (cfg *EdgeConfig) edgeOptions(opts *server.Options) error {
 const leafReconnect = time.Second
 
 func (cfg *EdgeConfig) remote() (*server.RemoteLeafOpts, error) {
-	if len(cfg.Remotes) == 0 {
-		return nil, errors.New("edge: no leaf remote")
-	}
 	deny := []string{cfg.SubjectPrefix + ".>"}
 	r := &server.RemoteLeafOpts{
 		DenyImports: deny,
@@ -99,16 +96,16 @@ func (cfg *EdgeConfig) remote() (*server.RemoteLeafOpts, error) {
 		IgnoreDiscoveredServers: true,
 		Credentials:             cfg.CredsFile,
 	}
-	for _, raw := range cfg.Remotes {
-		u, err := url.Parse(strings.TrimSpace(raw))
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("leaf remote %q: not a URL like nats-leaf://hub:7422", RedactURLs(raw))
-		}
+	urls, err := ParseLeafRemotes(cfg.Remotes)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range urls {
 		if cfg.User != "" || cfg.Password != "" {
 			u.User = url.UserPassword(cfg.User, cfg.Password)
 		}
-		r.URLs = append(r.URLs, u)
 	}
+	r.URLs = urls
 	if cfg.NKeyFile != "" {
 		seed, err := readSeed(cfg.NKeyFile)
 		if err != nil {
@@ -124,6 +121,22 @@ func (cfg *EdgeConfig) remote() (*server.RemoteLeafOpts, error) {
 		r.TLS, r.TLSConfig = true, tlsConfig
 	}
 	return r, nil
+}
+
+// ParseLeafRemotes reads the hub's leafnode URLs.
+func ParseLeafRemotes(remotes []string) ([]*url.URL, error) {
+	if len(remotes) == 0 {
+		return nil, errors.New("no leaf remote")
+	}
+	var urls []*url.URL
+	for _, raw := range remotes {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Host == "" || u.Port() == "" {
+			return nil, fmt.Errorf("leaf remote %q: want a URL with a port, like nats-leaf://hub:7422", RedactURLs(raw))
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
 }
 
 // readSeed reads the nkey seed of a seed file, as nats.go does for

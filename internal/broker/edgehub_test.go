@@ -3,12 +3,10 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -18,100 +16,6 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
-// hub is a hub nats-server for edges: JetStream domain hub, a leafnode
-// listener on a fixed loopback port, so that it can be restarted on its
-// store where its edges look for it.
-type hub struct {
-	t        *testing.T
-	dir      string
-	leafPort int
-	ns       *server.Server
-}
-
-func startHub(t *testing.T) *hub {
-	t.Helper()
-	h := &hub{t: t, dir: t.TempDir(), leafPort: freePort(t)}
-	h.start()
-	t.Cleanup(h.stop)
-	return h
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func (h *hub) start() {
-	h.t.Helper()
-	opts := &server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		JetStreamDomain: "hub", StoreDir: h.dir, NoSigs: true, NoLog: true,
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: h.leafPort}}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		h.t.Fatal("hub not ready")
-	}
-	h.ns = ns
-}
-
-func (h *hub) stop() {
-	if h.ns != nil {
-		h.ns.Shutdown()
-		h.ns.WaitForShutdown()
-		h.ns = nil
-	}
-}
-
-func (h *hub) restart() {
-	h.t.Helper()
-	h.stop()
-	h.start()
-}
-
-func (h *hub) leafURL() string { return "nats-leaf://127.0.0.1:" + strconv.Itoa(h.leafPort) }
-
-// js is a JetStream client of the hub on a new connection, closed when the
-// test ends.
-func (h *hub) js() jetstream.JetStream {
-	h.t.Helper()
-	nc, err := nats.Connect(h.ns.ClientURL())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return js
-}
-
-// createStream creates the hub's STORYLANE stream as issue 15 says it must
-// be: an explicit duplicate window (a stream with sources defaults to none
-// since nats-server 2.14), and one durable source per edge.
-func (h *hub) createStream(edges ...string) {
-	h.t.Helper()
-	sc := jetstream.StreamConfig{Name: "STORYLANE", Subjects: []string{"storylane.>"}, Storage: jetstream.FileStorage,
-		Duplicates: time.Hour}
-	for _, e := range edges {
-		sc.Sources = append(sc.Sources, &jetstream.StreamSource{Name: "STORYLANE",
-			External: &jetstream.ExternalStream{APIPrefix: "$JS." + broker.EdgeDomain(e) + ".API"},
-			Consumer: &jetstream.StreamConsumerSource{Name: broker.HubConsumer, DeliverSubject: broker.EdgeDeliverSubject(e, "STORYLANE")}})
-	}
-	if _, err := h.js().CreateStream(ctx(h.t), sc); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
 // edge is a bridge's broker in edge mode, as the bridge opens it.
 type edge struct {
 	name   string
@@ -120,12 +24,12 @@ type edge struct {
 	js     jetstream.JetStream
 }
 
-func startEdge(t *testing.T, name string, h *hub) *edge {
+func startEdge(t *testing.T, name string, h *natstest.Hub) *edge {
 	t.Helper()
 	stream := edgeStreamConfig(name, 64<<20)
 	emb := broker.EmbeddedConfig{DataDir: t.TempDir(), Listen: broker.NoListen, SyncAlways: true,
 		Access: &broker.ListenerAccess{Stream: stream.Name, Subjects: stream.Subjects},
-		Edge:   &broker.EdgeConfig{Name: name, Remotes: []string{h.leafURL()}, SubjectPrefix: stream.Subjects.Prefix}}
+		Edge:   &broker.EdgeConfig{Name: name, Remotes: []string{h.LeafURL()}, SubjectPrefix: stream.Subjects.Prefix}}
 	nc, stop, err := broker.Open(broker.ConnConfig{Name: "edge-" + name}, emb, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -181,13 +85,15 @@ func ids(prefix string, n int) []string {
 
 // waitForwarded waits until the hub holds want events and every edge is
 // empty, then checks that the hub holds each id once.
-func waitForwarded(t *testing.T, h *hub, want map[string]bool, edges ...*edge) {
+func waitForwarded(t *testing.T, h *natstest.Hub, want map[string]bool, edges ...*edge) {
 	t.Helper()
-	js := h.js()
+	js := h.JetStream(t)
 	var got, left uint64
+	var lastErr error
 	if !poll.Within(30*time.Second, func() bool {
 		s, err := js.Stream(ctx(t), "STORYLANE")
 		if err != nil {
+			lastErr = err
 			return false
 		}
 		got, left = s.CachedInfo().State.Msgs, 0
@@ -196,7 +102,7 @@ func waitForwarded(t *testing.T, h *hub, want map[string]bool, edges ...*edge) {
 		}
 		return got >= uint64(len(want)) && left == 0
 	}) {
-		t.Fatalf("after 30s the hub holds %d events, want %d; %d are still on the edges", got, len(want), left)
+		t.Fatalf("after 30s the hub holds %d events, want %d; %d are still on the edges (last error %v)\n%s", got, len(want), left, lastErr, sourcing(t, js, edges))
 	}
 	seen := map[string]int{}
 	for _, m := range natstest.Messages(t, js, "STORYLANE") {
@@ -220,8 +126,8 @@ func waitForwarded(t *testing.T, h *hub, want map[string]bool, edges ...*edge) {
 // on its store the backlog drains, exactly once.
 func TestEdgesForwardToTheHubExactlyOnce(t *testing.T) {
 	t.Parallel()
-	h := startHub(t)
-	h.createStream("a", "b")
+	h := natstest.StartHub(t)
+	h.CreateHubStream(t, streamConfig(), "a", "b")
 	a, b := startEdge(t, "a", h), startEdge(t, "b", h)
 	want := map[string]bool{}
 	send := func(phase string) {
@@ -237,9 +143,9 @@ func TestEdgesForwardToTheHubExactlyOnce(t *testing.T) {
 	start := time.Now()
 	send("linked")
 	waitForwarded(t, h, want, a, b)
-	t.Logf("360 events sent and forwarded by two linked edges in %v", time.Since(start).Round(10*time.Millisecond))
+	t.Logf("360 publishes (330 events) at two linked edges stored and forwarded in %v", time.Since(start).Round(10*time.Millisecond))
 
-	h.stop()
+	h.Stop()
 	send("hub-down")
 	if got := a.backlog(t) + b.backlog(t); got != 360 {
 		t.Errorf("edges hold %d events with the hub down, want the 360 sent meanwhile", got)
@@ -250,13 +156,40 @@ func TestEdgesForwardToTheHubExactlyOnce(t *testing.T) {
 		}
 	}
 	start = time.Now()
-	h.restart()
+	h.Restart()
 	// Measured: the leaf links are back within about a second, the
 	// backlog flows some 5 s later: the hub's sources send their consumer
 	// reset at start, before the links are back, and wait 5 s for an
 	// answer (nats-server's srcDurableConsumerWaitTime) before retrying.
-	poll.Within(10*time.Second, func() bool { return h.ns.NumLeafNodes() == 2 })
+	poll.Within(10*time.Second, func() bool { return h.Leafnodes() == 2 })
 	t.Logf("leaf links back %v after the hub restarted", time.Since(start).Round(10*time.Millisecond))
 	waitForwarded(t, h, want, a, b)
 	t.Logf("backlog of 360 events on two edges forwarded %v after the hub restarted", time.Since(start).Round(10*time.Millisecond))
+}
+
+// sourcing describes the hub's sources and the edges' HUB consumers, for a
+// failure to say where the events are.
+func sourcing(t *testing.T, hub jetstream.JetStream, edges []*edge) string {
+	t.Helper()
+	var b strings.Builder
+	if s, err := hub.Stream(ctx(t), "STORYLANE"); err != nil {
+		fmt.Fprintf(&b, "hub stream: %v\n", err)
+	} else {
+		info := s.CachedInfo()
+		fmt.Fprintf(&b, "hub stream: %+v\n", info.State)
+		for _, src := range info.Sources {
+			fmt.Fprintf(&b, "  source %s %+v: lag %d, active %v, error %v\n", src.Name, src.External, src.Lag, src.Active, src.Error)
+		}
+	}
+	for _, e := range edges {
+		c, err := e.js.PushConsumer(ctx(t), "STORYLANE", broker.HubConsumer)
+		if err != nil {
+			fmt.Fprintf(&b, "edge %s HUB: %v\n", e.name, err)
+			continue
+		}
+		ci := c.CachedInfo()
+		fmt.Fprintf(&b, "edge %s HUB: delivered %+v, ack floor %+v, pending %d, ack pending %d, push bound %t\n",
+			e.name, ci.Delivered, ci.AckFloor, ci.NumPending, ci.NumAckPending, ci.PushBound)
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,6 +64,10 @@ func embeddedFields(ns *Embedded, cfg EmbeddedConfig) []zap.Field {
 	fields := []zap.Field{zap.String("client_url", url), zap.String("data_dir", cfg.DataDir), zap.String("listen_auth", auth)}
 	if auth == ListenAuthNKey {
 		fields = append(fields, zap.String("reader_nkey_file", filepath.Join(cfg.DataDir, ReaderKeyFile)))
+	}
+	if e := cfg.Edge; e != nil {
+		fields = append(fields, zap.String("edge_name", e.Name), zap.String("jetstream_domain", EdgeDomain(e.Name)),
+			zap.String("leaf_remote", RedactURLs(strings.Join(e.Remotes, ","))))
 	}
 	return fields
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 )
 
 // PublishOptions bound the bridge's publishing: it is asynchronous, each
@@ -44,6 +46,11 @@ func OpenStream(ctx context.Context, nc *nats.Conn, stream StreamConfig, pub Pub
 		attempt, cancel := context.WithTimeout(ctx, embeddedAttempt)
 		err = ensure(attempt)
 		cancel()
+		if IsPermanent(err) {
+			// As Await says it for an external broker: a person must
+			// change the stream or the flags (edge mode's refusals).
+			err = fmt.Errorf("%w: the stream: %w", usage.Err, err)
+		}
 	}
 	if err != nil {
 		return nil, err
