@@ -124,6 +124,19 @@ func waitForwarded(t *testing.T, h *natstest.Hub, want map[string]bool, edges ..
 // the hub once each, those sent to both edges too, and leave the edges
 // empty; with the hub down the edges still acknowledge, and once it is back
 // on its store the backlog drains, exactly once.
+//
+// The hub's sources are declared before the edges exist, as an operator
+// does. Twice in some twenty runs, both with the whole package running in
+// parallel, the first phase failed with one edge's events acknowledged by
+// its HUB consumer (delivered = ack floor = all) and missing from the hub,
+// whose source for it came up some 5 s late (its first consumer reset timed
+// out). nats-server 2.15.2 raises a durable source's position to the
+// consumer's delivered sequence from the reset's answer and acks by flow
+// control up to it: events delivered to something else on the deliver
+// subject before that (the probe subscription it sets up after a reset
+// times out) would be acked without being stored. Suspected upstream data
+// loss, to confirm with a deterministic reproduction and report; the
+// failure message says where every event is.
 func TestEdgesForwardToTheHubExactlyOnce(t *testing.T) {
 	t.Parallel()
 	h := natstest.StartHub(t)
@@ -180,6 +193,12 @@ func sourcing(t *testing.T, hub jetstream.JetStream, edges []*edge) string {
 		for _, src := range info.Sources {
 			fmt.Fprintf(&b, "  source %s %+v: lag %d, active %v, error %v\n", src.Name, src.External, src.Lag, src.Active, src.Error)
 		}
+		byPrefix := map[string]int{}
+		for _, m := range natstest.Messages(t, hub, "STORYLANE") {
+			id := m.Header.Get("Nats-Msg-Id")
+			byPrefix[id[:strings.LastIndex(id, "-")]]++
+		}
+		fmt.Fprintf(&b, "  events by id prefix: %v\n", byPrefix)
 	}
 	for _, e := range edges {
 		c, err := e.js.PushConsumer(ctx(t), "STORYLANE", broker.HubConsumer)
