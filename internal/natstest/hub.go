@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
-	"github.com/storylane-bridge/storylane-bridge/internal/poll"
+	"github.com/storylane-bridge/storylane-bridge/internal/hub"
 )
 
 // Hub is a hub nats-server for bridges in edge mode: JetStream domain hub
@@ -82,6 +82,9 @@ func (h *Hub) Restart() {
 // LeafURL is where edges reach the hub, stable across restarts.
 func (h *Hub) LeafURL() string { return "nats-leaf://127.0.0.1:" + strconv.Itoa(h.leafPort) }
 
+// URL is the hub's client URL.
+func (h *Hub) URL() string { return h.ns.ClientURL() }
+
 // Leafnodes is how many leaf links the hub has.
 func (h *Hub) Leafnodes() int { return h.ns.NumLeafNodes() }
 
@@ -102,11 +105,9 @@ func (h *Hub) JetStream(tb testing.TB) jetstream.JetStream {
 }
 
 // WaitEdgeReachable waits until the named edge's HUB consumer answers an
-// API request sent through the hub, as the hub's source will send its
-// consumer reset. A durable source declared before that point has its
-// first reset time out (nats-server 2.15.2 waits 5 s), and what
-// nats-server then does can acknowledge events it never stored (see
-// EDGE-FINDINGS.md): declare each source only once this returns.
+// API request sent through the hub, as storylane-hub does before it
+// declares the edge's source (hub.WaitReachable says why): declare each
+// source only once this returns.
 func (h *Hub) WaitEdgeReachable(tb testing.TB, stream broker.StreamConfig, edge string) {
 	tb.Helper()
 	nc, err := nats.Connect(h.ns.ClientURL())
@@ -114,18 +115,8 @@ func (h *Hub) WaitEdgeReachable(tb testing.TB, stream broker.StreamConfig, edge 
 		tb.Fatalf("natstest: hub: %v", err)
 	}
 	defer nc.Close()
-	js, err := jetstream.NewWithDomain(nc, broker.EdgeDomain(edge))
-	if err != nil {
-		tb.Fatalf("natstest: hub: %v", err)
-	}
-	var lastErr error
-	if !poll.Within(30*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, lastErr = js.PushConsumer(ctx, stream.Name, broker.HubConsumer)
-		return lastErr == nil
-	}) {
-		tb.Fatalf("natstest: edge %s's %s consumer not reachable through the hub after 30s: %v", edge, broker.HubConsumer, lastErr)
+	if err := hub.WaitReachable(context.Background(), nc, stream.Name, edge, 30*time.Second); err != nil {
+		tb.Fatalf("natstest: %v", err)
 	}
 }
 
@@ -137,9 +128,7 @@ func (h *Hub) CreateHubStream(tb testing.TB, stream broker.StreamConfig, edges .
 	sc := jetstream.StreamConfig{Name: stream.Name, Subjects: []string{stream.Subjects.All()}, Storage: jetstream.FileStorage,
 		Duplicates: time.Hour}
 	for _, e := range edges {
-		sc.Sources = append(sc.Sources, &jetstream.StreamSource{Name: stream.Name,
-			External: &jetstream.ExternalStream{APIPrefix: "$JS." + broker.EdgeDomain(e) + ".API"},
-			Consumer: &jetstream.StreamConsumerSource{Name: broker.HubConsumer, DeliverSubject: broker.EdgeDeliverSubject(e, stream.Name)}})
+		sc.Sources = append(sc.Sources, hub.Source(stream.Name, e))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

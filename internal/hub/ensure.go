@@ -1,0 +1,217 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/usage"
+)
+
+// Config is the hub's stream and the edges it sources.
+type Config struct {
+	Stream   string
+	Subjects broker.Subjects
+	// Duplicates is the hub's duplicate window, always explicit: since
+	// nats-server 2.14 a stream with sources has none by default, and a
+	// webhook sent to two edges is stored twice. Dedup happens when the hub
+	// stores, so it must outlast the longest edge outage; each id in the
+	// window costs about 135 B of hub memory.
+	Duplicates       time.Duration
+	Replicas         int
+	PlacementCluster string
+	PlacementTags    []string
+	Edges            []string
+	// EdgeTimeout is how long an edge is waited for to answer.
+	EdgeTimeout time.Duration
+}
+
+// Validate reports a configuration mistake, marked usage.Err.
+func (c Config) Validate() error {
+	var problems []string
+	if c.Stream == "" || strings.ContainsAny(c.Stream, " \t.*>/\\") {
+		problems = append(problems, fmt.Sprintf("--stream %q: a stream name has no spaces, dots, wildcards or slashes", c.Stream))
+	}
+	if err := c.Subjects.Validate(); err != nil {
+		problems = append(problems, "--subject-prefix: "+err.Error())
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		problems = append(problems, "--stream-replicas must be between 1 and 5")
+	}
+	if c.EdgeTimeout <= 0 {
+		problems = append(problems, "--edge-timeout must be positive")
+	}
+	seen := map[string]bool{}
+	for _, e := range c.Edges {
+		if err := broker.ValidateEdgeName(e); err != nil {
+			problems = append(problems, "--edges: "+err.Error())
+		}
+		if seen[e] {
+			problems = append(problems, fmt.Sprintf("--edges names %s twice: one edge, one source, one deliver subject", e))
+		}
+		seen[e] = true
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", usage.Err, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// ValidateCreate is Validate for creating or changing the stream, which
+// also needs the duplicate window.
+func (c Config) ValidateCreate() error {
+	if c.Duplicates <= 0 {
+		return fmt.Errorf("%w: --duplicate-window is required and must be positive: since nats-server 2.14 a stream with sources "+
+			"has no window by default, and a webhook sent to two edges is then stored twice. Make it outlast the longest edge outage "+
+			"(about 135 B of hub memory per webhook in the window: 24h at 50/s is about 0.6 GB)", usage.Err)
+	}
+	return c.Validate()
+}
+
+// Result is what Ensure found and did.
+type Result struct {
+	Created bool
+	// WindowChanged says the stream's duplicate window was WindowWas
+	// (0 for none) and Ensure set it to Config.Duplicates.
+	WindowChanged bool
+	WindowWas     time.Duration
+	Present       []string // edges whose source was already declared
+	Added         []string
+	Unreachable   map[string]error // edges not added, and why
+}
+
+// Ensure creates the hub's stream when it is missing, brings its duplicate
+// window, replicas and placement to cfg, and declares the source of every
+// edge in cfg.Edges that has none, each only once the edge answers. It
+// never changes a declared source: a declaration of an edge that differs
+// from Source is refused (broker.ErrConfig), as are sources sharing a
+// deliver subject. Edges that do not answer within cfg.EdgeTimeout are
+// left out, and the error wraps ErrEdgeUnreachable.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (Result, error) {
+	var res Result
+	sc, exists, err := current(ctx, js, cfg)
+	if err != nil {
+		return res, err
+	}
+	missing, err := plan(sc.Sources, cfg, &res)
+	if err != nil {
+		return res, err
+	}
+	res.Unreachable = map[string]error{}
+	var add []*jetstream.StreamSource
+	for _, e := range missing {
+		if err := WaitReachable(ctx, js.Conn(), cfg.Stream, e, cfg.EdgeTimeout); err != nil {
+			res.Unreachable[e] = err
+			continue
+		}
+		add = append(add, Source(cfg.Stream, e))
+		res.Added = append(res.Added, e)
+	}
+	before := sc
+	sc.Sources = append(slices.Clone(sc.Sources), add...)
+	if exists && sc.Duplicates != cfg.Duplicates {
+		res.WindowChanged, res.WindowWas = true, sc.Duplicates
+	}
+	apply(&sc, cfg)
+	if err := write(ctx, js, sc, exists, !sameOwned(before, sc)); err != nil {
+		return res, err
+	}
+	res.Created = !exists
+	return res, unreachable(res.Unreachable)
+}
+
+// current is the stream's configuration, or a new one when it is missing.
+func current(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.StreamConfig, bool, error) {
+	s, err := js.Stream(ctx, cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return jetstream.StreamConfig{Name: cfg.Stream, Subjects: []string{cfg.Subjects.All()}, Storage: jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld}, false, nil
+	}
+	if err != nil {
+		return jetstream.StreamConfig{}, false, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
+	}
+	sc := s.CachedInfo().Config
+	if sc.Retention == jetstream.WorkQueuePolicy {
+		return sc, true, fmt.Errorf("%w: stream %s has WorkQueue retention, an edge's: point --nats-url at the hub", broker.ErrConfig, cfg.Stream)
+	}
+	return sc, true, nil
+}
+
+// plan checks the declared sources and returns the edges to add.
+func plan(sources []*jetstream.StreamSource, cfg Config, res *Result) ([]string, error) {
+	if shared := sharedDeliverSubjects(sources); len(shared) > 0 {
+		return nil, fmt.Errorf("%w: stream %s has several sources delivering to %s: each takes part of the other's events and the edges "+
+			"delete what either acknowledged. Remove all but one by hand (nats stream edit), knowing the one kept re-sources nothing only if unchanged",
+			broker.ErrConfig, cfg.Stream, strings.Join(shared, ", "))
+	}
+	var missing []string
+	for _, e := range cfg.Edges {
+		want := Source(cfg.Stream, e)
+		i := slices.IndexFunc(sources, func(s *jetstream.StreamSource) bool { return owns(s, cfg.Stream, e) })
+		switch {
+		case i < 0:
+			missing = append(missing, e)
+		case sameSource(sources[i], want):
+			res.Present = append(res.Present, e)
+		default:
+			return nil, fmt.Errorf("%w: stream %s already sources edge %s as (%s), not as (%s). storylane-hub never edits a source: "+
+				"the hub would take the edited one for a new source and re-source the edge's whole history. Leave it, or, with the "+
+				"edge's backlog at 0 and its events on the hub, remove it by hand and run storylane-hub again",
+				broker.ErrConfig, cfg.Stream, e, describe(sources[i]), describe(want))
+		}
+	}
+	return missing, nil
+}
+
+// apply sets in sc the settings storylane-hub owns.
+func apply(sc *jetstream.StreamConfig, cfg Config) {
+	sc.Duplicates = cfg.Duplicates
+	sc.Replicas = cfg.Replicas
+	sc.Placement = nil
+	if cfg.PlacementCluster != "" || len(cfg.PlacementTags) > 0 {
+		sc.Placement = &jetstream.Placement{Cluster: cfg.PlacementCluster, Tags: cfg.PlacementTags}
+	}
+}
+
+func sameOwned(a, b jetstream.StreamConfig) bool {
+	samePlacement := (a.Placement == nil) == (b.Placement == nil) &&
+		(a.Placement == nil || a.Placement.Cluster == b.Placement.Cluster && slices.Equal(a.Placement.Tags, b.Placement.Tags))
+	return len(a.Sources) == len(b.Sources) && a.Duplicates == b.Duplicates && a.Replicas == b.Replicas && samePlacement
+}
+
+// write creates the stream, or updates it when changed: an update carries
+// every declared source as the server gave it, which the server keeps
+// as it is.
+func write(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, exists, changed bool) error {
+	switch {
+	case !exists:
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create stream %s: %w", sc.Name, err)
+		}
+	case changed:
+		if _, err := js.UpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("update stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+func unreachable(edges map[string]error) error {
+	if len(edges) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, e := range slices.Sorted(maps.Keys(edges)) {
+		errs = append(errs, edges[e])
+	}
+	return fmt.Errorf("%d edge(s) not added, since a source declared before its edge answers can lose events on nats-server 2.15.2 "+
+		"(its first consumer reset times out, and what the server then does can acknowledge events the hub never stored): "+
+		"start the edge, or mend its leaf link, and run storylane-hub again: %w", len(edges), errors.Join(errs...))
+}
