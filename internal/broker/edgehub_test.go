@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
@@ -26,28 +24,12 @@ type edge struct {
 
 func startEdge(t *testing.T, name string, h *natstest.Hub) *edge {
 	t.Helper()
-	stream := edgeStreamConfig(name, 64<<20)
-	emb := broker.EmbeddedConfig{DataDir: t.TempDir(), Listen: broker.NoListen, SyncAlways: true,
-		Access: &broker.ListenerAccess{Stream: stream.Name, Subjects: stream.Subjects},
-		Edge:   &broker.EdgeConfig{Name: name, Remotes: []string{h.LeafURL()}, SubjectPrefix: stream.Subjects.Prefix}}
-	nc, stop, err := broker.Open(broker.ConnConfig{Name: "edge-" + name}, emb, zap.NewNop())
+	e := natstest.StartEdge(t, name, h)
+	js, err := jetstream.New(e.NC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(stop)
-	k, err := broker.OpenStream(ctx(t), nc, stream, broker.PublishOptions{MaxPendingAcks: 256, Timeout: 5 * time.Second}, false, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { k.Run(c); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &edge{name: name, nc: nc, keeper: k, js: js}
+	return &edge{name: name, nc: e.NC, keeper: e.Keeper, js: js}
 }
 
 // publish stores the events of ids at the edge; every one must be
