@@ -18,8 +18,11 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/usage"
 )
 
+// A durable source whose edge never answers leaves, in nats-server
+// 2.15.2, a goroutine waiting out the 5 s consumer reset after the server
+// has shut down (srcDurableConsumerWaitTime); it ends by itself.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*stream).trySetupSourceConsumer.func3"))
 }
 
 func ctx(t *testing.T) context.Context {
@@ -225,5 +228,19 @@ func TestCheck(t *testing.T) {
 	}
 	if !strings.Contains(got["c"].Problem, "no source declared") || !strings.Contains(got["b"].Problem, "does not answer") {
 		t.Errorf("problems = b %q, c %q, want each said", got["b"].Problem, got["c"].Problem)
+	}
+}
+
+func TestCheckSaysASourceNeverHeardFromItsEdge(t *testing.T) {
+	h := natstest.StartHub(t)
+	h.CreateHubStream(t, natstest.EdgeStream("away", 0), "away") // declared by hand, the edge never there
+	cfg := config()
+	cfg.EdgeTimeout = 300 * time.Millisecond
+	r, err := hub.Check(ctx(t), h.JetStream(t), cfg, 3*time.Second)
+	if err != nil || r.Healthy || len(r.Edges) != 1 {
+		t.Fatalf("Check() = %+v, %v, want the one declared edge, unhealthy", r, err)
+	}
+	if e := r.Edges[0]; e.Edge != "away" || !e.Declared || e.Active || e.Silent >= 0 || e.Answers || !strings.Contains(e.Problem, "never heard") {
+		t.Errorf("Check() edge = %+v, want away declared, never heard from, not answering", e)
 	}
 }
