@@ -96,6 +96,9 @@ func TestSecretFileReloads(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	if strings.Contains(m, "storylane_bridge_edge_") {
+		t.Error("/metrics of a bridge not in edge mode shows edge metrics")
+	}
 	if strings.Contains(m, "new-secret") || strings.Contains(m, "old-secret") {
 		t.Error("/metrics shows a secret")
 	}

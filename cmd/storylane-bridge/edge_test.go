@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -90,7 +91,8 @@ func TestEdgeBridgeForwardsWebhooksToTheHub(t *testing.T) {
 	hub := natstest.StartHub(t)
 	stream := broker.StreamConfig{Name: broker.DefaultStream, Subjects: broker.Subjects{Prefix: broker.DefaultSubjectPrefix}}
 	hub.CreateHubStream(t, stream, "e1")
-	b := startBridge(t, nil, "--leaf-remote", hub.LeafURL(), "--edge-name", "e1", "--data-dir", t.TempDir())
+	b := startBridge(t, nil, "--leaf-remote", hub.LeafURL(), "--edge-name", "e1", "--data-dir", t.TempDir(), "--admin-listen", "127.0.0.1:0")
+	admin := "http://" + b.Logs.Wait(t, "admin listening")["addr"].(string)
 	hubHolds := func(n int) bool {
 		s, err := hub.JetStream(t).Stream(context.Background(), "STORYLANE")
 		return err == nil && s.CachedInfo().State.Msgs == uint64(n)
@@ -99,6 +101,12 @@ func TestEdgeBridgeForwardsWebhooksToTheHub(t *testing.T) {
 		t.Fatalf("POST to the edge = %d %v, want 200", a.status, a.body)
 	}
 	poll.Eventually(t, "the hub holds the webhook", 15*time.Second, func() bool { return hubHolds(1) })
+	// The edge deletes its copy once the hub's flow control acknowledges
+	// it, a little after the hub stored it.
+	poll.Eventually(t, "/metrics shows the webhook forwarded", 10*time.Second, func() bool {
+		_, m := get(t, admin+"/metrics")
+		return strings.Contains(m, "storylane_bridge_edge_backlog_messages 0\n") && strings.Contains(m, "storylane_bridge_edge_leaf_connected 1\n")
+	})
 	hub.Stop()
 	if a := post(t, b.url, example(t, "unknown"), testSecret); a.status != http.StatusOK {
 		t.Fatalf("POST to the edge with the hub down = %d %v, want 200", a.status, a.body)
@@ -106,8 +114,33 @@ func TestEdgeBridgeForwardsWebhooksToTheHub(t *testing.T) {
 	if code, body := get(t, b.url+"/readyz"); code != http.StatusOK {
 		t.Errorf("GET /readyz with the hub down = %d %s, want 200: an edge's readiness is its own", code, body)
 	}
+	var m string
+	if !poll.Within(10*time.Second, func() bool {
+		_, m = get(t, admin+"/metrics")
+		return strings.Contains(m, "storylane_bridge_edge_backlog_messages 1\n") && strings.Contains(m, "storylane_bridge_edge_leaf_connected 0\n") &&
+			!strings.Contains(m, "storylane_bridge_edge_oldest_unforwarded_seconds 0\n")
+	}) {
+		t.Fatalf("/metrics with one webhook stored while the hub is down = %s, want backlog 1, an age, the link down", edgeLines(m))
+	}
 	hub.Restart()
 	poll.Eventually(t, "the hub holds both webhooks", 20*time.Second, func() bool { return hubHolds(2) })
+	poll.Eventually(t, "/metrics shows no backlog and the link up", 10*time.Second, func() bool {
+		_, m := get(t, admin+"/metrics")
+		return strings.Contains(m, "storylane_bridge_edge_backlog_messages 0\n") && strings.Contains(m, "storylane_bridge_edge_leaf_connected 1\n") &&
+			strings.Contains(m, "storylane_bridge_edge_oldest_unforwarded_seconds 0\n") &&
+			strings.Contains(m, fmt.Sprintf("storylane_bridge_edge_backlog_budget_bytes %g\n", float64(defaultEdgeMaxBytes)))
+	})
+}
+
+// edgeLines are the edge metrics' lines of a scrape.
+func edgeLines(metrics string) string {
+	var lines []string
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "storylane_bridge_edge_") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // TestEdgeModeRefusesASingleMachineStream: a data dir of a bridge run

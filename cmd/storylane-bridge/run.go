@@ -67,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if emb.Edge != nil {
+		emb.Edge.Link = &broker.LeafLink{}
+	}
 	nc, stop, err := broker.Open(cfg.nats, emb, logger)
 	if err != nil {
 		return err
@@ -84,6 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	background.Go(func() { pub.Run(ctx) })
+	if emb.Edge != nil {
+		broker.NewEdgeMetrics(reg, pub, emb.Edge.Link)
+	}
 	if cfg.adminListen != "" {
 		stopped, err := serveAdmin(ctx, cfg, pub, reg, logger)
 		if err != nil {

@@ -38,6 +38,10 @@ type EdgeConfig struct {
 	TLSCA   string // CA bundle that signs the hub's leafnode certificates
 	TLSCert string // client certificate, with TLSKey
 	TLSKey  string
+
+	// Link, when set, is bound to the server once it started, for the
+	// leaf link's state in EdgeMetrics.
+	Link *LeafLink
 }
 
 // HubConsumer is the durable consumer on an edge's stream through which the

@@ -114,7 +114,11 @@ func StartEmbedded(cfg EmbeddedConfig, logger *zap.Logger) (*Embedded, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("embedded nats server: jetstream did not start (data dir %q)", cfg.DataDir)
 	}
-	return &Embedded{Server: ns, owner: owner}, nil
+	e := &Embedded{Server: ns, owner: owner}
+	if cfg.Edge != nil && cfg.Edge.Link != nil {
+		cfg.Edge.Link.bind(e)
+	}
+	return e, nil
 }
 
 func splitListen(listen string) (string, int, error) {

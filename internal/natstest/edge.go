@@ -19,6 +19,7 @@ type Edge struct {
 	Stream broker.StreamConfig
 	Keeper *broker.StreamKeeper
 	NC     *nats.Conn
+	Link   *broker.LeafLink
 	once   sync.Once
 	stop   func()
 }
@@ -35,9 +36,10 @@ func EdgeStream(name string, budget int64) broker.StreamConfig {
 func StartEdge(tb testing.TB, name string, h *Hub) *Edge {
 	tb.Helper()
 	stream := EdgeStream(name, 64<<20)
+	link := &broker.LeafLink{}
 	emb := broker.EmbeddedConfig{DataDir: tb.TempDir(), Listen: broker.NoListen, SyncAlways: true,
 		Access: &broker.ListenerAccess{Stream: stream.Name, Subjects: stream.Subjects},
-		Edge:   &broker.EdgeConfig{Name: name, Remotes: []string{h.LeafURL()}, SubjectPrefix: stream.Subjects.Prefix}}
+		Edge:   &broker.EdgeConfig{Name: name, Remotes: []string{h.LeafURL()}, SubjectPrefix: stream.Subjects.Prefix, Link: link}}
 	nc, stopBroker, err := broker.Open(broker.ConnConfig{Name: "edge-" + name}, emb, zap.NewNop())
 	if err != nil {
 		tb.Fatalf("natstest: edge %s: %v", name, err)
@@ -52,7 +54,7 @@ func StartEdge(tb testing.TB, name string, h *Hub) *Edge {
 	run, stopRun := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { k.Run(run); close(done) }()
-	e := &Edge{Name: name, Stream: stream, Keeper: k, NC: nc, stop: func() { stopRun(); <-done; stopBroker() }}
+	e := &Edge{Name: name, Stream: stream, Keeper: k, NC: nc, Link: link, stop: func() { stopRun(); <-done; stopBroker() }}
 	tb.Cleanup(e.Stop)
 	return e
 }

@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// LeafLink reports an edge server's leaf link to its hub. The bridge
+// creates it before the server starts (EdgeConfig.Link) and StartEmbedded
+// binds it, so the metrics need no handle on the server itself.
+type LeafLink struct {
+	server atomic.Pointer[Embedded]
+}
+
+func (l *LeafLink) bind(ns *Embedded) { l.server.Store(ns) }
+
+// Connected reports whether the leaf link to the hub is up; false before
+// the server started.
+func (l *LeafLink) Connected() bool {
+	ns := l.server.Load()
+	return ns != nil && ns.NumLeafNodes() > 0
+}
+
+// edgeScrapeTimeout bounds the stream look-up of one scrape: a scrape
+// must not hang on a wedged server, and gives up its backlog numbers then.
+const edgeScrapeTimeout = 2 * time.Second
+
+// EdgeMetrics are edge mode's metrics, read at scrape time from the edge's
+// WorkQueue stream, whose messages are exactly the backlog not yet
+// forwarded to the hub, and from the leaf link.
+type EdgeMetrics struct {
+	keeper *StreamKeeper
+	link   *LeafLink
+
+	messages, bytes, budget, oldest, connected *prometheus.Desc
+}
+
+// NewEdgeMetrics registers the metrics of the edge whose stream k keeps
+// and whose leaf link is link with reg.
+func NewEdgeMetrics(reg prometheus.Registerer, k *StreamKeeper, link *LeafLink) *EdgeMetrics {
+	m := &EdgeMetrics{keeper: k, link: link,
+		messages: prometheus.NewDesc("storylane_bridge_edge_backlog_messages",
+			"Webhooks stored at this edge and not yet stored by the hub (the edge stream's messages).", nil, nil),
+		bytes: prometheus.NewDesc("storylane_bridge_edge_backlog_bytes",
+			"Bytes of webhooks stored at this edge and not yet stored by the hub; webhooks get 503 once it reaches the budget.", nil, nil),
+		budget: prometheus.NewDesc("storylane_bridge_edge_backlog_budget_bytes",
+			"The backlog this edge may hold (--edge-max-bytes); readiness fails from 90% of it.", nil, nil),
+		oldest: prometheus.NewDesc("storylane_bridge_edge_oldest_unforwarded_seconds",
+			"Age of the oldest webhook not yet stored by the hub, 0 with no backlog.", nil, nil),
+		connected: prometheus.NewDesc("storylane_bridge_edge_leaf_connected",
+			"1 while the leaf link to the hub is up, else 0.", nil, nil),
+	}
+	reg.MustRegister(m)
+	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *EdgeMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.messages, m.bytes, m.budget, m.oldest, m.connected} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. Without the stream's state
+// (the stream gone, the server wedged) the backlog metrics are left out
+// rather than reported as an empty backlog.
+func (m *EdgeMetrics) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	gauge(m.budget, float64(m.keeper.cfg.MaxBytes))
+	gauge(m.connected, map[bool]float64{true: 1}[m.link.Connected()])
+	ctx, cancel := context.WithTimeout(context.Background(), edgeScrapeTimeout)
+	defer cancel()
+	s, err := m.keeper.js.Stream(ctx, m.keeper.cfg.Name)
+	if err != nil {
+		return
+	}
+	// The stream's first message is the oldest unforwarded one: WorkQueue
+	// retention deletes each as the hub acknowledges it, in order.
+	state := s.CachedInfo().State
+	gauge(m.messages, float64(state.Msgs))
+	gauge(m.bytes, float64(state.Bytes))
+	var age float64
+	if state.Msgs > 0 && !state.FirstTime.IsZero() {
+		age = max(time.Since(state.FirstTime).Seconds(), 0)
+	}
+	gauge(m.oldest, age)
+}
