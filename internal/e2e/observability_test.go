@@ -74,7 +74,7 @@ func queriedMetrics(t *testing.T) map[string]bool {
 	return names
 }
 
-// TestObservabilityQueriesExistingMetrics runs the bridge and the
+// TestObservabilityQueriesExistingMetrics runs the bridge (also in edge mode) and the
 // consumers, makes them do some work, and checks that every metric the
 // alerts and the dashboard query is one they expose: a renamed metric
 // would otherwise leave an alert that can never fire.
@@ -87,6 +87,11 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 	natsURL := bridge.Logs.Wait(t, "embedded nats started")["client_url"].(string)
 	bridgeAdmin := bridge.Logs.Wait(t, "admin listening")["addr"].(string)
 	url := "http://" + bridge.Logs.Wait(t, "listening")["addr"].(string)
+	// The edge alerts query metrics only a bridge in edge mode exposes.
+	hub := natstest.StartHub(t)
+	edge := clitest.StartProcess(t, binary("storylane-bridge"), []string{"STORYLANE_WEBHOOK_SECRET=" + secret, "BRIDGE_DATA_DIR=" + t.TempDir()},
+		"--listen", "127.0.0.1:0", "--nats-listen", "none", "--admin-listen", "127.0.0.1:0", "--leaf-remote", hub.LeafURL(), "--edge-name", "e2e")
+	edgeAdmin := edge.Logs.Wait(t, "admin listening")["addr"].(string)
 	env := []string{"NATS_URL=" + natsURL}
 	sync := clitest.StartProcess(t, binary("lead-sync"), env, "--target-url", crm.URL, "--admin-listen", "127.0.0.1:0")
 	syncAdmin := sync.Logs.Wait(t, "admin listening")["addr"].(string)
@@ -106,7 +111,7 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 
 	scrape := func() string {
 		var all strings.Builder
-		for _, a := range []string{bridgeAdmin, syncAdmin, archAdmin, statsAdmin} {
+		for _, a := range []string{bridgeAdmin, edgeAdmin, syncAdmin, archAdmin, statsAdmin} {
 			res, err := http.Get("http://" + a + "/metrics")
 			if err != nil {
 				t.Fatal(err)
@@ -130,7 +135,7 @@ func TestObservabilityQueriesExistingMetrics(t *testing.T) {
 	}) {
 		t.Errorf("deploy/observability queries metrics no program exposes: %v", missing)
 	}
-	for _, p := range []*clitest.Process{sync, arch, stats, bridge} {
+	for _, p := range []*clitest.Process{sync, arch, stats, bridge, edge} {
 		p.Signal(t, syscall.SIGTERM)
 		p.Exit(t)
 	}
