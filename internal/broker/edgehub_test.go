@@ -234,3 +234,28 @@ func TestEdgeSourceDeclaredOnceReachableLosesNothing(t *testing.T) {
 	flow(3 * time.Second)
 	waitForwarded(t, h, want, a, b)
 }
+
+// TestEdgeSourceDeclaredBeforeTheEdgeLosesNothing is the reproduction of
+// EDGE-FINDINGS.md kept as a test of the pinned server: the hub's sources
+// declared a second before their edges start, webhooks flowing into both
+// edges meanwhile. Every source then goes through the 5 s reset wait and
+// the probe, as after every hub restart. On nats-server 2.15.2 one run in
+// six lost hundreds of one edge's events (the edge answered the reset with
+// deliveries made after it); 2.15.3 answers with the reset point
+// (consumer.resetInfo), and this must lose nothing.
+func TestEdgeSourceDeclaredBeforeTheEdgeLosesNothing(t *testing.T) {
+	t.Parallel()
+	h := natstest.StartHub(t)
+	h.CreateHubStream(t, streamConfig(), "a", "b")
+	time.Sleep(time.Second)
+	a, b := startEdge(t, "a", h), startEdge(t, "b", h)
+	want := map[string]bool{}
+	for n, end := 0, time.Now().Add(7*time.Second); time.Now().Before(end); n++ {
+		id := fmt.Sprintf("early-%d", n)
+		a.publish(t, []string{id + "-a"})
+		b.publish(t, []string{id + "-b"})
+		want[id+"-a"], want[id+"-b"] = true, true
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitForwarded(t, h, want, a, b)
+}
