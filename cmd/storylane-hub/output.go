@@ -44,7 +44,7 @@ func printResult(w io.Writer, cfg hub.Config, res hub.Result) {
 	for _, e := range res.Added {
 		fmt.Fprintf(w, "edge %s: source added\n", e)
 	}
-	for _, e := range slices.Sorted(maps.Keys(res.Unreachable)) {
-		fmt.Fprintf(w, "edge %s: NOT added, the edge does not answer through the hub; retry once it is up\n", e)
+	for _, e := range slices.Sorted(maps.Keys(res.Silent)) {
+		fmt.Fprintf(w, "edge %s: does not answer through the hub yet; its source starts about 5 s after it does (see --check)\n", e)
 	}
 }

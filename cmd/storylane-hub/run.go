@@ -15,9 +15,9 @@ import (
 
 const synopsis = `Sets up the hub of edge mode: creates the hub's stream with an explicit
 duplicate window, replicas and placement, and declares one durable source per
-edge named in --edges, each only once that edge's HUB consumer answers through
-the hub (declared earlier, nats-server 2.15.2 can lose events). It adds what
-is missing and never edits a declared source: one that differs is refused.
+edge named in --edges (each new edge is waited for, up to --edge-timeout, so
+that forwarding starts at once). It adds what is missing and never edits a
+declared source: one that differs is refused.
 With --check it changes nothing and reports, per edge, whether its source is
 declared, active and how far behind, and whether the edge answers; it exits 1
 when any is not healthy.`
@@ -43,7 +43,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.StringVar(&c.hub.PlacementCluster, "stream-placement-cluster", "STREAM_PLACEMENT_CLUSTER", "", "place the stream in this NATS `cluster`")
 	f.StringListVar(&c.tags, "stream-placement-tags", "STREAM_PLACEMENT_TAGS", "place the stream on servers with all these `tags`, comma-separated")
 	f.StringListVar(&c.edges, "edges", "HUB_EDGES", "the edges' `names` (their --edge-name), comma-separated; with --check, every declared edge when empty")
-	f.DurationVar(&c.hub.EdgeTimeout, "edge-timeout", "HUB_EDGE_TIMEOUT", 5*time.Second, "how long each edge's HUB consumer is waited for to answer through the hub")
+	f.DurationVar(&c.hub.EdgeTimeout, "edge-timeout", "HUB_EDGE_TIMEOUT", 5*time.Second, "how long a new edge's HUB consumer is waited for to answer through the hub before its source is declared anyway (it then starts about 5 s after the edge answers)")
 	f.BoolVar(&c.check, "check", "HUB_CHECK", false, "change nothing: report each edge's source and exit 1 if any is not healthy")
 	f.StringVar(&c.format, "format", "HUB_FORMAT", "text", "--check's output `format`: text or json")
 	f.DurationVar(&c.maxSilence, "max-silence", "HUB_MAX_SILENCE", 10*time.Second, "with --check, a source that heard nothing from its edge (events or its 1 s heartbeat) for longer is not healthy")

@@ -107,16 +107,13 @@ func waitForwarded(t *testing.T, h *natstest.Hub, want map[string]bool, edges ..
 // empty; with the hub down the edges still acknowledge, and once it is back
 // on its store the backlog drains, exactly once.
 //
-// Each source is declared on the hub only once its edge's HUB consumer
-// answers through the hub. Declared before (the way this test first did
-// it), the source's first consumer reset times out, nats-server 2.15.2
-// then subscribes the deliver subject with a probe that stores nothing,
-// and a reset racing with the edge's delivery loop can report a delivered
-// sequence the hub then takes as stored and acknowledges by flow control:
-// the edge deletes events the hub never got. Twice in some twenty runs
-// under parallel load one edge's 180 events were lost that way; see
-// EDGE-FINDINGS.md. Sourcing starting within that 5 s wait is what shows
-// that the first reset was answered.
+// Each source is declared on the hub once its edge's HUB consumer answers
+// through the hub, as storylane-hub does: the source's first consumer reset
+// is then answered and forwarding starts at once. Sourcing starting within
+// the server's 5 s reset wait is what shows it. (Declared earlier, the
+// first reset times out and forwarding starts after the retry, behind a
+// probe; on nats-server 2.15.2 that path lost events, see
+// TestHubConsumerResetAnswersTheResetPoint.)
 func TestEdgesForwardToTheHubExactlyOnce(t *testing.T) {
 	t.Parallel()
 	h := natstest.StartHub(t)
@@ -166,7 +163,7 @@ func TestEdgesForwardToTheHubExactlyOnce(t *testing.T) {
 	t.Logf("backlog of 360 events on two edges forwarded %v after the hub restarted", time.Since(start).Round(10*time.Millisecond))
 }
 
-// sourceResetWait is how long nats-server 2.15.2 waits for the answer to a
+// sourceResetWait is how long nats-server waits for the answer to a
 // durable source's consumer reset (srcDurableConsumerWaitTime) before it
 // retries behind a probe subscription.
 const sourceResetWait = 5 * time.Second
@@ -207,11 +204,6 @@ func sourcing(t *testing.T, hub jetstream.JetStream, edges []*edge) string {
 // TestEdgeSourceDeclaredOnceReachableLosesNothing: webhooks flowing into
 // two edges while the hub's sources are declared, once each edge's HUB
 // consumer answers through the hub, all reach the hub exactly once.
-//
-// With the sources declared a second before the edges started and
-// webhooks flowing (the reproduction in EDGE-FINDINGS.md), one run in six
-// lost 449 of one edge's events on an idle machine: acknowledged by the
-// edge's HUB consumer, deleted from its stream, never stored on the hub.
 func TestEdgeSourceDeclaredOnceReachableLosesNothing(t *testing.T) {
 	t.Parallel()
 	h := natstest.StartHub(t)
@@ -235,14 +227,13 @@ func TestEdgeSourceDeclaredOnceReachableLosesNothing(t *testing.T) {
 	waitForwarded(t, h, want, a, b)
 }
 
-// TestEdgeSourceDeclaredBeforeTheEdgeLosesNothing is the reproduction of
-// EDGE-FINDINGS.md kept as a test of the pinned server: the hub's sources
+// TestEdgeSourceDeclaredBeforeTheEdgeLosesNothing: the hub's sources
 // declared a second before their edges start, webhooks flowing into both
 // edges meanwhile. Every source then goes through the 5 s reset wait and
-// the probe, as after every hub restart. On nats-server 2.15.2 one run in
-// six lost hundreds of one edge's events (the edge answered the reset with
-// deliveries made after it); 2.15.3 answers with the reset point
-// (consumer.resetInfo), and this must lose nothing.
+// the probe, as after every hub restart. On nats-server 2.15.2 this
+// set-up lost hundreds of one edge's events in about one run of six
+// (docs/edge-findings.md); TestHubConsumerResetAnswersTheResetPoint is
+// the deterministic check of the cause.
 func TestEdgeSourceDeclaredBeforeTheEdgeLosesNothing(t *testing.T) {
 	t.Parallel()
 	h := natstest.StartHub(t)

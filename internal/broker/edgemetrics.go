@@ -2,9 +2,11 @@ package broker
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,6 +15,10 @@ import (
 // binds it, so the metrics need no handle on the server itself.
 type LeafLink struct {
 	server atomic.Pointer[Embedded]
+
+	mu     sync.Mutex
+	lastID uint64 // the leaf connection's id when last seen up
+	seen   uint64 // leaf connections seen established
 }
 
 func (l *LeafLink) bind(ns *Embedded) { l.server.Store(ns) }
@@ -22,6 +28,25 @@ func (l *LeafLink) bind(ns *Embedded) { l.server.Store(ns) }
 func (l *LeafLink) Connected() bool {
 	ns := l.server.Load()
 	return ns != nil && ns.NumLeafNodes() > 0
+}
+
+// Connections counts the leaf connections to the hub seen established, by
+// their connection id, at each call: nats-server gives each connection a
+// new id, and has no count or event of its own for a soliciting leaf. A
+// link replaced more than once between two calls counts once.
+func (l *LeafLink) Connections() uint64 {
+	ns := l.server.Load()
+	if ns == nil {
+		return 0
+	}
+	lz, err := ns.Leafz(&server.LeafzOptions{})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil && len(lz.Leafs) > 0 && lz.Leafs[0].ID != l.lastID {
+		l.lastID = lz.Leafs[0].ID
+		l.seen++
+	}
+	return l.seen
 }
 
 // edgeScrapeTimeout bounds the stream look-up of one scrape: a scrape
@@ -35,7 +60,7 @@ type EdgeMetrics struct {
 	keeper *StreamKeeper
 	link   *LeafLink
 
-	messages, bytes, budget, oldest, connected *prometheus.Desc
+	messages, bytes, budget, oldest, connected, connections *prometheus.Desc
 }
 
 // NewEdgeMetrics registers the metrics of the edge whose stream k keeps
@@ -52,6 +77,9 @@ func NewEdgeMetrics(reg prometheus.Registerer, k *StreamKeeper, link *LeafLink) 
 			"Age of the oldest webhook not yet stored by the hub, 0 with no backlog.", nil, nil),
 		connected: prometheus.NewDesc("storylane_bridge_edge_leaf_connected",
 			"1 while the leaf link to the hub is up, else 0.", nil, nil),
+		connections: prometheus.NewDesc("storylane_bridge_edge_leaf_connections_total",
+			"Leaf links to the hub seen established, counted at each scrape by connection id: more than 1 means reconnects; "+
+				"a link replaced more than once between two scrapes counts once.", nil, nil),
 	}
 	reg.MustRegister(m)
 	return m
@@ -59,7 +87,7 @@ func NewEdgeMetrics(reg prometheus.Registerer, k *StreamKeeper, link *LeafLink) 
 
 // Describe implements prometheus.Collector.
 func (m *EdgeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.messages, m.bytes, m.budget, m.oldest, m.connected} {
+	for _, d := range []*prometheus.Desc{m.messages, m.bytes, m.budget, m.oldest, m.connected, m.connections} {
 		ch <- d
 	}
 }
@@ -71,6 +99,7 @@ func (m *EdgeMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	gauge(m.budget, float64(m.keeper.cfg.MaxBytes))
 	gauge(m.connected, map[bool]float64{true: 1}[m.link.Connected()])
+	ch <- prometheus.MustNewConstMetric(m.connections, prometheus.CounterValue, float64(m.link.Connections()))
 	ctx, cancel := context.WithTimeout(context.Background(), edgeScrapeTimeout)
 	defer cancel()
 	s, err := m.keeper.js.Stream(ctx, m.keeper.cfg.Name)

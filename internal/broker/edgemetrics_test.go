@@ -12,7 +12,7 @@ import (
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
 
-// gather is the value of each gauge reg holds, by name.
+// gather is the value of each gauge and counter reg holds, by name.
 func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -22,7 +22,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	got := map[string]float64{}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
-			got[f.GetName()] = m.GetGauge().GetValue()
+			got[f.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return got
@@ -31,7 +31,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // TestEdgeMetrics: the backlog metrics follow the edge's stream while the
 // hub is away (messages, bytes, the oldest one's age) and drain to 0 once
 // it is back; the leaf link reads 0 while the hub is down and 1 again
-// after it restarted.
+// after it restarted, which counts as a second connection.
 func TestEdgeMetrics(t *testing.T) {
 	t.Parallel()
 	h := natstest.StartHub(t)
@@ -64,6 +64,7 @@ func TestEdgeMetrics(t *testing.T) {
 		"storylane_bridge_edge_backlog_bytes":              0,
 		"storylane_bridge_edge_oldest_unforwarded_seconds": 0,
 		"storylane_bridge_edge_backlog_budget_bytes":       64 << 20,
+		"storylane_bridge_edge_leaf_connections_total":     1,
 	}
 	if !poll.Within(10*time.Second, settled(linked)) {
 		t.Fatalf("edge metrics with the hub linked = %v, want %v", got, linked)
@@ -85,6 +86,7 @@ func TestEdgeMetrics(t *testing.T) {
 	}
 
 	h.Restart()
+	linked["storylane_bridge_edge_leaf_connections_total"] = 2
 	if !poll.Within(30*time.Second, settled(linked)) {
 		t.Fatalf("edge metrics 30s after the hub restarted = %v, want %v", got, linked)
 	}

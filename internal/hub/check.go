@@ -154,7 +154,7 @@ func judge(st EdgeStatus, maxSilence time.Duration) (bool, string) {
 	case st.SourceError != "":
 		return false, "source error: " + st.SourceError
 	case st.Silent < 0:
-		return false, "the source has never heard from the edge: its consumer reset got no answer (declared before the edge answered, or the hub restarted since)"
+		return false, "the source has never heard from the edge: its consumer reset got no answer (the edge is down or not linked, or the hub restarted and has not reached it since)"
 	case !st.Answers:
 		return false, "the edge's HUB consumer does not answer through the hub (edge down or leaf link cut); its backlog is on the edge"
 	case !st.Active:

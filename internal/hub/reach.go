@@ -27,12 +27,10 @@ const (
 // stream answers a consumer info request sent through nc's server, the
 // way the hub's durable source will send its first consumer reset.
 //
-// A source must be declared only once this returns nil. Declared earlier,
-// its first reset times out (nats-server 2.15.2 waits 5 s), and the server
-// then listens on the deliver subject with a probe that stores nothing; a
-// later reset that races with the edge's delivery makes the hub
-// acknowledge, by flow control, events it never stored, and the edge
-// deletes them (EDGE-FINDINGS.md).
+// A source declared once this returns nil starts forwarding at once;
+// declared earlier, its first reset times out (nats-server waits 5 s) and
+// forwarding starts after the retry. On nats-server 2.15.2 at the edge,
+// that retry could also lose events (docs/edge-findings.md).
 func WaitReachable(ctx context.Context, nc *nats.Conn, stream, edge string, within time.Duration) error {
 	js, err := jetstream.NewWithDomain(nc, broker.EdgeDomain(edge))
 	if err != nil {
