@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -17,7 +18,8 @@ import (
 
 const synopsis = `Prints Storylane sessions from the bridge's stream: new ones as they arrive,
 or, with --since, --viewed-since or --from-start, history first and then new
-ones. Each session is one line: readable (the time it was viewed, known or
+ones. With --backlog it prints an edge's backlog, the webhooks not yet on the
+hub, and exits. Each session is one line: readable (the time it was viewed, known or
 unknown, demo, completion, time spent, company / lead, under a header line)
 or, with --format json, the structured CloudEvent. What it reads and that it
 waits is said on stderr, so stdout holds sessions only. It keeps no state on
@@ -34,6 +36,8 @@ type config struct {
 	fromStart   bool
 	format      string
 	count       int
+	backlog     bool
+	domain      string
 }
 
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
@@ -47,6 +51,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	f.BoolVar(&c.fromStart, "from-start", "TAIL_FROM_START", false, "replay the whole stream first")
 	f.StringVar(&c.format, "format", "TAIL_FORMAT", "text", "output `format`: text or json")
 	f.IntVar(&c.count, "count", "TAIL_COUNT", 0, "exit after this many sessions; 0 follows until interrupted")
+	f.BoolVar(&c.backlog, "backlog", "TAIL_BACKLOG", false, "print an edge's backlog (the webhooks the hub does not have yet), oldest first, and exit")
+	f.StringVar(&c.domain, "js-domain", "TAIL_JS_DOMAIN", "", "read the stream of this JetStream `domain`: edge-<name> reads an edge's through the hub")
 	if err := f.Parse(args, getenv); err != nil {
 		return config{}, err
 	}
@@ -59,7 +65,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 
 func (c config) validate() error {
 	starts := 0
-	for _, set := range []bool{c.since > 0, c.viewedSince > 0, c.fromStart} {
+	for _, set := range []bool{c.since > 0, c.viewedSince > 0, c.fromStart, c.backlog} {
 		if set {
 			starts++
 		}
@@ -72,7 +78,7 @@ func (c config) validate() error {
 	case c.since < 0 || c.viewedSince < 0 || c.count < 0:
 		return fmt.Errorf("%w: --since, --viewed-since and --count cannot be negative", cli.ErrUsage)
 	case starts > 1:
-		return fmt.Errorf("%w: --since, --viewed-since and --from-start are exclusive", cli.ErrUsage)
+		return fmt.Errorf("%w: --since, --viewed-since, --from-start and --backlog are exclusive", cli.ErrUsage)
 	}
 	if err := c.subjects.Validate(); err != nil {
 		return fmt.Errorf("%w: --subject-prefix: %w", cli.ErrUsage, err)
@@ -117,6 +123,11 @@ func (c config) consumerConfig(now time.Time) jetstream.OrderedConsumerConfig {
 	return oc
 }
 
+// wanted is whether --type shows the events stored on subject.
+func (c config) wanted(subject string) bool {
+	return c.kind == "all" || subject == c.subjects.Session(c.kind == "known")
+}
+
 // shown is whether a session viewed at viewed passes --viewed-since, as
 // judged at start.
 func (c config) shown(viewed, start time.Time) bool {
@@ -147,9 +158,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := openJetStream(nc, cfg.domain)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
+	}
+	if cfg.backlog {
+		return backlog(ctx, js, cfg, where(nc.ConnectedUrlRedacted(), cfg.domain), stdout, stderr)
 	}
 	start := time.Now()
 	var cons jetstream.Consumer
@@ -175,6 +189,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	return follow(it, cfg, start, stdout)
+}
+
+// openJetStream is the JetStream of domain, nc's own when it is empty.
+func openJetStream(nc *nats.Conn, domain string) (jetstream.JetStream, error) {
+	if domain == "" {
+		return jetstream.New(nc)
+	}
+	return jetstream.NewWithDomain(nc, domain)
+}
+
+// where names the server, and the domain when one is given.
+func where(url, domain string) string {
+	if domain == "" {
+		return url
+	}
+	return url + " (domain " + domain + ")"
 }
 
 // follow prints the sessions it reads until --count of them are printed or

@@ -236,3 +236,56 @@ func TestHelpAndReadmeAgree(t *testing.T) {
 		return run(ctx, args, getenv, stdout, io.Discard)
 	})
 }
+
+// TestBacklog: --backlog lists an edge's webhooks that the hub does not
+// have yet, oldest first, read through the hub by domain, and --type and
+// --count narrow it; a stream that keeps every event is refused.
+func TestBacklog(t *testing.T) {
+	t.Parallel()
+	h := natstest.StartHub(t) // no hub stream: nothing is forwarded
+	e := natstest.StartEdge(t, "tail", h)
+	h.WaitEdgeReachable(t, e.Stream, "tail")
+	var ids []string
+	for i := range 5 {
+		msg, err := natstest.SessionMsg(e.Stream, natstest.SessionBody(i, i%2 == 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Keeper.Publish(context.Background(), msg); err != nil {
+			t.Fatalf("edge: Publish = %v", err)
+		}
+		ids = append(ids, msg.Header.Get("ce-id"))
+	}
+	var out, status clitest.Logs
+	if err := run(context.Background(), []string{"--nats-url", h.URL(), "--js-domain", "edge-tail", "--backlog", "--format", "json"},
+		clitest.Env(nil), &out, &status); err != nil {
+		t.Fatalf("storylane-tail --backlog = %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	var got []string
+	for _, l := range lines {
+		var ev struct{ ID string }
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		got = append(got, ev.ID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("storylane-tail --backlog printed %v, want the edge's 5 events in order %v", got, ids)
+	}
+	if s := status.String(); !strings.Contains(s, "edge backlog of STORYLANE") || !strings.Contains(s, "5 webhook(s)") || !strings.Contains(s, "domain edge-tail") {
+		t.Errorf("storylane-tail --backlog said %q on stderr, want the backlog's size and where it was read", s)
+	}
+
+	known := tail(t, "--nats-url", h.URL(), "--js-domain", "edge-tail", "--backlog", "--type", "known", "--count", "2")
+	if len(known) != 3 || !strings.HasPrefix(known[0], "VIEWED") || strings.Fields(known[1])[1] != "known" || strings.Fields(known[2])[1] != "known" {
+		t.Errorf("storylane-tail --backlog --type known --count 2 = %q, want a header and two known sessions", known)
+	}
+
+	srv := natstest.Start(t)
+	natstest.DefaultStream(t, srv.JetStream(t))
+	err := run(context.Background(), []string{"--nats-url", srv.URL(), "--backlog"}, clitest.Env(nil), io.Discard, io.Discard)
+	if !errors.Is(err, errNotABacklog) || !strings.Contains(err.Error(), "--js-domain") {
+		t.Errorf("storylane-tail --backlog on a stream that keeps every event = %v, want errNotABacklog saying where to point it", err)
+	}
+}

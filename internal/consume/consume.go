@@ -92,6 +92,19 @@ func Decode(msg jetstream.Msg) (Event, error) {
 	return decodeMsg(&p, msg, meta)
 }
 
+// DecodeStored is Decode for a message read from the stream by sequence,
+// without a consumer: an edge's WorkQueue stream takes none besides the
+// hub's.
+func DecodeStored(m *jetstream.RawStreamMsg) (Event, error) {
+	var p storylane.Parser
+	e, err := decode(&p, m.Subject, m.Header, m.Data)
+	if err != nil {
+		return Event{}, err
+	}
+	e.StreamSeq, e.Stored = m.Sequence, m.Time
+	return e, nil
+}
+
 // stored is the Event of msg as stored, undecoded (AsStored).
 func stored(msg jetstream.Msg, meta *jetstream.MsgMetadata) Event {
 	return Event{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data(),
