@@ -32,14 +32,18 @@ func EdgeStream(name string, budget int64) broker.StreamConfig {
 		Edge: &broker.EdgeStream{DeliverSubject: broker.EdgeDeliverSubject(name, broker.DefaultStream)}}
 }
 
-// StartEdge starts the named edge of h, stopped when the test ends.
-func StartEdge(tb testing.TB, name string, h *Hub) *Edge {
+// StartEdge starts the named edge of h, stopped when the test ends; edits
+// change its leaf link (credentials, TLS).
+func StartEdge(tb testing.TB, name string, h *Hub, edits ...func(*broker.EdgeConfig)) *Edge {
 	tb.Helper()
 	stream := EdgeStream(name, 64<<20)
 	link := &broker.LeafLink{}
+	leaf := &broker.EdgeConfig{Name: name, Remotes: []string{h.LeafURL()}, SubjectPrefix: stream.Subjects.Prefix, Link: link}
+	for _, edit := range edits {
+		edit(leaf)
+	}
 	emb := broker.EmbeddedConfig{DataDir: tb.TempDir(), Listen: broker.NoListen, SyncAlways: true,
-		Access: &broker.ListenerAccess{Stream: stream.Name, Subjects: stream.Subjects},
-		Edge:   &broker.EdgeConfig{Name: name, Remotes: []string{h.LeafURL()}, SubjectPrefix: stream.Subjects.Prefix, Link: link}}
+		Access: &broker.ListenerAccess{Stream: stream.Name, Subjects: stream.Subjects}, Edge: leaf}
 	nc, stopBroker, err := broker.Open(broker.ConnConfig{Name: "edge-" + name}, emb, zap.NewNop())
 	if err != nil {
 		tb.Fatalf("natstest: edge %s: %v", name, err)

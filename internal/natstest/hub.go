@@ -22,13 +22,15 @@ type Hub struct {
 	tb       testing.TB
 	dir      string
 	leafPort int
+	edits    []func(*server.Options)
 	ns       *server.Server
 }
 
-// StartHub starts a hub, stopped when the test ends.
-func StartHub(tb testing.TB) *Hub {
+// StartHub starts a hub, stopped when the test ends; edits change its
+// options (leafnode TLS or authorization) at every start.
+func StartHub(tb testing.TB, edits ...func(*server.Options)) *Hub {
 	tb.Helper()
-	h := &Hub{tb: tb, dir: tb.TempDir(), leafPort: freePort(tb)}
+	h := &Hub{tb: tb, dir: tb.TempDir(), leafPort: freePort(tb), edits: edits}
 	h.start()
 	tb.Cleanup(h.Stop)
 	return h
@@ -49,6 +51,9 @@ func (h *Hub) start() {
 	opts := &server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		JetStreamDomain: "hub", StoreDir: h.dir, NoSigs: true, NoLog: true,
 		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: h.leafPort}}
+	for _, edit := range h.edits {
+		edit(opts)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		h.tb.Fatalf("natstest: hub: %v", err)
