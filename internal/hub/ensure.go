@@ -24,7 +24,10 @@ type Config struct {
 	// webhook sent to two edges is stored twice. Dedup happens when the hub
 	// stores, so it must outlast the longest edge outage; each id in the
 	// window costs about 135 B of hub memory.
-	Duplicates       time.Duration
+	Duplicates time.Duration
+	// Replicas, and the placement, apply when given: 0 and no placement
+	// keep an existing stream's (1 and none for a new one), so that a run
+	// to add an edge does not shrink an R3 hub stream to R1.
 	Replicas         int
 	PlacementCluster string
 	PlacementTags    []string
@@ -43,8 +46,8 @@ func (c Config) Validate() error {
 	if err := c.Subjects.Validate(); err != nil {
 		problems = append(problems, "--subject-prefix: "+err.Error())
 	}
-	if c.Replicas < 1 || c.Replicas > 5 {
-		problems = append(problems, "--stream-replicas must be between 1 and 5")
+	if c.Replicas < 0 || c.Replicas > 5 {
+		problems = append(problems, "--stream-replicas must be between 1 and 5 (0 keeps an existing stream's)")
 	}
 	if c.EdgeTimeout <= 0 {
 		problems = append(problems, "--edge-timeout must be positive")
@@ -123,7 +126,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (Result, er
 	if exists && sc.Duplicates != cfg.Duplicates {
 		res.WindowChanged, res.WindowWas = true, sc.Duplicates
 	}
-	apply(&sc, cfg)
+	apply(&sc, cfg, exists)
 	if err := write(ctx, js, sc, exists, !sameOwned(before, sc)); err != nil {
 		return res, err
 	}
@@ -193,20 +196,27 @@ func plan(sources []*jetstream.StreamSource, cfg Config, res *Result) ([]string,
 	return missing, nil
 }
 
-// apply sets in sc the settings storylane-hub owns.
-func apply(sc *jetstream.StreamConfig, cfg Config) {
+// apply sets in sc the settings storylane-hub owns: the window always,
+// replicas and placement when given (Config.Replicas says why).
+func apply(sc *jetstream.StreamConfig, cfg Config, exists bool) {
 	sc.Duplicates = cfg.Duplicates
-	sc.Replicas = cfg.Replicas
-	sc.Placement = nil
+	switch {
+	case cfg.Replicas > 0:
+		sc.Replicas = cfg.Replicas
+	case !exists:
+		sc.Replicas = 1
+	}
 	if cfg.PlacementCluster != "" || len(cfg.PlacementTags) > 0 {
 		sc.Placement = &jetstream.Placement{Cluster: cfg.PlacementCluster, Tags: cfg.PlacementTags}
 	}
 }
 
 func sameOwned(a, b jetstream.StreamConfig) bool {
-	samePlacement := (a.Placement == nil) == (b.Placement == nil) &&
-		(a.Placement == nil || a.Placement.Cluster == b.Placement.Cluster && slices.Equal(a.Placement.Tags, b.Placement.Tags))
-	return len(a.Sources) == len(b.Sources) && a.Duplicates == b.Duplicates && a.Replicas == b.Replicas && samePlacement
+	return len(a.Sources) == len(b.Sources) && a.Duplicates == b.Duplicates && a.Replicas == b.Replicas && samePlacement(a.Placement, b.Placement)
+}
+
+func samePlacement(a, b *jetstream.Placement) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Cluster == b.Cluster && slices.Equal(a.Tags, b.Tags))
 }
 
 // write creates the stream, or updates it when changed: an update carries
