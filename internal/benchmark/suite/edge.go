@@ -152,6 +152,8 @@ func (s *suite) edgeCatchUp(ctx context.Context, sync string) error {
 	s.results["edge-store-"+sync] = rs[0]
 	n := uint64(rs[0].Requests)
 	held := backlogMessages(backlog)
+	linked := make(chan time.Time, 1)
+	go func() { linked <- whenMetric(backlog, "storylane_bridge_edge_leaf_connected", 1, time.Minute) }()
 	if err := hub.start(); err != nil {
 		return err
 	}
@@ -159,13 +161,17 @@ func (s *suite) edgeCatchUp(ctx context.Context, sync string) error {
 	if err != nil {
 		return fmt.Errorf("catch-up: %w", err)
 	}
+	link := "never"
+	if at := <-linked; !at.IsZero() {
+		link = fmt.Sprintf("%.2f s", at.Sub(hub.backAt).Seconds())
+	}
 	left := backlogMessages(backlog)
 	for deadline := time.Now().Add(30 * time.Second); left != 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		left = backlogMessages(backlog)
 	}
 	s.extra["edge-catch-up-"+sync] = fmt.Sprintf("edge backlog, sync %s: %d webhooks stored with the hub stopped (the edge's backlog metric: %.0f); the hub ready %.2f s after its start; "+
-		"forwarding started %.2f s after it was ready, and it held all %d %.2f s after: %.0f events/s from the hub being back, %.0f/s once forwarding had started; the edge's backlog then %.0f",
-		sync, n, held, hub.backAt.Sub(hub.started).Seconds(), c.started.Seconds(), n, c.done.Seconds(), c.rate(n), c.drainRate(n), left)
+		"the edge's leaf link up %s after it was ready, forwarding started %.2f s after it was ready, and it held all %d %.2f s after: %.0f events/s from the hub being back, %.0f/s once forwarding had started; the edge's backlog then %.0f",
+		sync, n, held, hub.backAt.Sub(hub.started).Seconds(), link, c.started.Seconds(), n, c.done.Seconds(), c.rate(n), c.drainRate(n), left)
 	return nil
 }
 
@@ -201,4 +207,15 @@ func (s *suite) reportEdge(w io.Writer) {
 			fmt.Fprintln(w, line)
 		}
 	}
+}
+
+// whenMetric polls series at metrics until it reads want, within limit,
+// and returns when it did; the zero time if it never did.
+func whenMetric(metrics, series string, want float64, limit time.Duration) time.Time {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if v, ok := metricValue(metrics, series); ok && v == want {
+			return time.Now()
+		}
+	}
+	return time.Time{}
 }
