@@ -8,14 +8,18 @@
 // bare bridge and storylane-bridge at 32 and 64 clients against a local
 // nats-server (throughput, CPU per webhook, peak memory), storylane-bridge
 // open-loop at half its peak rate (latency), storylane-bridge on its
-// embedded broker, session-archive replaying 100k events, lead-sync
+// embedded broker, edge mode (the bridge as a leaf of a hub nats-server,
+// and a backlog's catch-up), session-archive replaying 100k events, lead-sync
 // against a slow target, and session-stats rebuilding from a million events
 // beside a bare ordered consumer reading them (events/s, peak RSS), then its
 // dashboard's API under an open-loop load. It prints a table and writes the
 // results as JSON to a temporary file it names.
 //
 // -steps runs some of the steps only, e.g. -steps embedded for the embedded
-// broker with --sync-interval always and 2m side by side (about 40 s), or
+// broker with --sync-interval always and 2m side by side (about 40 s),
+// -steps edge for edge mode (the bridge as an edge with its hub linked
+// against the embedded broker, and a 50k backlog's catch-up once the hub
+// is back; about 3 min), or
 // -steps stats for session-stats alone (about 5 min, most of it storing
 // the million events).
 // openLoop runs at half the rate throughput measured, so it needs it.
@@ -41,7 +45,7 @@ import (
 )
 
 func main() {
-	steps := flag.String("steps", "throughput,openLoop,embedded,replay,leadSync,stats", "comma-separated `steps` to run, in the suite's order")
+	steps := flag.String("steps", "throughput,openLoop,embedded,edge,replay,leadSync,stats", "comma-separated `steps` to run, in the suite's order")
 	baseline := flag.String("baseline", "", "also measure storylane-bridge and session-archive built from this git `revision`, side by side")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,7 +63,7 @@ type step struct {
 
 func run(ctx context.Context, only []string, baseline string) error {
 	steps := []step{{"throughput", (*suite).throughput}, {"openLoop", (*suite).openLoop}, {"embedded", (*suite).embedded},
-		{"replay", (*suite).replay}, {"leadSync", (*suite).leadSync}, {"stats", (*suite).stats}}
+		{"edge", (*suite).edge}, {"replay", (*suite).replay}, {"leadSync", (*suite).leadSync}, {"stats", (*suite).stats}}
 	for _, name := range only {
 		if !slices.ContainsFunc(steps, func(st step) bool { return st.name == name }) {
 			return fmt.Errorf("-steps: no step %q", name)

@@ -285,19 +285,26 @@ func acked(url string) float64 {
 
 // metric reads the value of series from the metrics at url; 0 when absent.
 func metric(url, series string) float64 {
+	v, _ := metricValue(url, series)
+	return v
+}
+
+// metricValue reads the value of series from the metrics at url, and
+// whether it was there.
+func metricValue(url, series string) (float64, bool) {
 	res, err := http.Get(url)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, series+" ") {
-			f, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-			return f
+			f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			return f, err == nil
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // leadSync shows lead-sync's throughput bound by its target: a target that
@@ -348,6 +355,10 @@ func (s *suite) report(w io.Writer) {
 	for _, r := range embeddedRuns {
 		keys = append(keys, r.key)
 	}
+	for _, r := range edgeRuns {
+		keys = append(keys, r.key)
+	}
+	keys = append(keys, "edge-store-always", "edge-store-2m")
 	var rows []loadgen.Result
 	for _, k := range keys {
 		if r, ok := s.results[k]; ok {
@@ -377,6 +388,7 @@ func (s *suite) report(w io.Writer) {
 		fmt.Fprintf(w, "embedded broker, 1 client: sync always p50 %.2f ms, p99 %.2f ms, %.0f/s; sync 2m p50 %.2f ms, p99 %.2f ms, %.0f/s\n",
 			one.LatencyMs["p50"], one.LatencyMs["p99"], one.Throughput, one2.LatencyMs["p50"], one2.LatencyMs["p99"], one2.Throughput)
 	}
+	s.reportEdge(w)
 	for _, k := range []string{"replay", "replay2", "replay2-base", "lead-sync-16", "lead-sync-64", "stats-store", "stats-bare", "stats-rebuild-0", "stats-rebuild-1", "stats-rebuild-2"} {
 		if line, ok := s.extra[k]; ok {
 			fmt.Fprintln(w, line)
