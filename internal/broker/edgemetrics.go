@@ -54,8 +54,8 @@ func (l *LeafLink) Connections() uint64 {
 const edgeScrapeTimeout = 2 * time.Second
 
 // EdgeMetrics are edge mode's metrics, read at scrape time from the edge's
-// WorkQueue stream, whose messages are exactly the backlog not yet
-// forwarded to the hub, and from the leaf link.
+// WorkQueue stream, whose messages are those the hub has not acknowledged
+// yet, and from the leaf link.
 type EdgeMetrics struct {
 	keeper *StreamKeeper
 	link   *LeafLink
@@ -68,13 +68,13 @@ type EdgeMetrics struct {
 func NewEdgeMetrics(reg prometheus.Registerer, k *StreamKeeper, link *LeafLink) *EdgeMetrics {
 	m := &EdgeMetrics{keeper: k, link: link,
 		messages: prometheus.NewDesc("storylane_bridge_edge_backlog_messages",
-			"Webhooks stored at this edge and not yet stored by the hub (the edge stream's messages).", nil, nil),
+			"Webhooks stored at this edge and not yet acknowledged by the hub (the edge stream's messages; the hub acknowledges by flow control, so the last second's may already be on it).", nil, nil),
 		bytes: prometheus.NewDesc("storylane_bridge_edge_backlog_bytes",
-			"Bytes of webhooks stored at this edge and not yet stored by the hub; webhooks get 503 once it reaches the budget.", nil, nil),
+			"Bytes of webhooks stored at this edge and not yet acknowledged by the hub; webhooks get 503 once it reaches the budget.", nil, nil),
 		budget: prometheus.NewDesc("storylane_bridge_edge_backlog_budget_bytes",
 			"The backlog this edge may hold (--edge-max-bytes); readiness fails from 90% of it.", nil, nil),
 		oldest: prometheus.NewDesc("storylane_bridge_edge_oldest_unforwarded_seconds",
-			"Age of the oldest webhook not yet stored by the hub, 0 with no backlog.", nil, nil),
+			"Age of the oldest webhook not yet acknowledged by the hub, 0 with no backlog.", nil, nil),
 		connected: prometheus.NewDesc("storylane_bridge_edge_leaf_connected",
 			"1 while the leaf link to the hub is up, else 0.", nil, nil),
 		connections: prometheus.NewDesc("storylane_bridge_edge_leaf_connections_total",
