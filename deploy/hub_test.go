@@ -19,7 +19,7 @@ import (
 func hubEnv(t *testing.T) {
 	t.Helper()
 	natsEnv(t)
-	for _, v := range []string{"NATS_STORYLANE_HUB_PASSWORD", "NATS_EDGE_A_PASSWORD", "NATS_EDGE_B_PASSWORD"} {
+	for _, v := range []string{"NATS_STORYLANE_HUB_PASSWORD", "NATS_EDGE_A_PASSWORD", "NATS_EDGE_B_PASSWORD", "NATS_EDGE_LEAF_PASSWORD"} {
 		t.Setenv(v, "env:"+v)
 	}
 	t.Setenv("NATS_LEAF_PORT", "7422")
