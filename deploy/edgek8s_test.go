@@ -86,12 +86,16 @@ func TestEdgeStatefulSet(t *testing.T) {
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
 		t.Error("storylane-edge: no preStop pause: the pod would close while the Service still sends to it")
 	}
+	// Draining relabels a pod out of the Service, never out of the set.
+	const intake = "storylane-bridge/intake"
 	found := false
 	for _, svc := range r.services {
-		found = found || svc.Name == s.Spec.ServiceName && svc.Spec.Selector["app.kubernetes.io/name"] == "storylane-edge"
+		found = found || svc.Name == s.Spec.ServiceName && svc.Spec.Selector["app.kubernetes.io/name"] == "storylane-edge" &&
+			svc.Spec.Selector[intake] == "on"
 	}
-	if !found {
-		t.Errorf("storylane-edge: no Service %s selecting its pods", s.Spec.ServiceName)
+	if !found || s.Spec.Template.Labels[intake] != "on" || s.Spec.Selector.MatchLabels[intake] != "" {
+		t.Errorf("storylane-edge: want a Service %s selecting its pods with %s=on, which they have and the set does not select by",
+			s.Spec.ServiceName, intake)
 	}
 }
 
