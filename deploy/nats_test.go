@@ -71,7 +71,7 @@ func TestNATSConfigLoads(t *testing.T) {
 // TestHelmValuesMatchAccounts keeps the Helm values' accounts identical to
 // deploy/nats/hub-accounts.conf, so both deployments grant the same rights,
 // but for the leaf users: one per edge, which differ by deployment (see
-// TestHelmLeafUsers).
+// TestHelmHub).
 func TestHelmValuesMatchAccounts(t *testing.T) {
 	hubEnv(t)
 	fromConf, err := conf.ParseFile("nats/hub-accounts.conf")
