@@ -1,15 +1,12 @@
 package deploy_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -25,12 +22,7 @@ func composeEdgeEnv() map[string]string {
 
 func loadComposeEdge(t *testing.T, env map[string]string) (*types.Project, error) {
 	t.Helper()
-	abs, _ := filepath.Abs("compose-edge.yaml")
-	return loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  filepath.Dir(abs),
-		ConfigFiles: []types.ConfigFile{{Filename: abs}},
-		Environment: env,
-	}, func(o *loader.Options) { o.SetProjectName("storylane-edge", true) })
+	return loadComposeFile(t, "compose-edge.yaml", "storylane-edge", env)
 }
 
 func envOf(s types.ServiceConfig, name string) string {
