@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,25 +99,62 @@ func startHub(t *testing.T, bin string) *edgeRig {
 
 const edgeSecret = "deploy-edge-secret"
 
-// startEdge runs storylane-bridge as the named edge, connecting as its
-// leaf user, and returns its webhook and admin URLs.
+// composeEnv is the .env of compose-edge.yaml with the rig's passwords.
+func (r *edgeRig) composeEnv() map[string]string {
+	env := composeEdgeEnv()
+	for user, pw := range r.passwords {
+		env["NATS_"+strings.ToUpper(strings.ReplaceAll(user, "-", "_"))+"_PASSWORD"] = pw
+	}
+	return env
+}
+
+// serviceEnv is the environment compose-edge.yaml gives service, with
+// what differs on this machine replaced: the hub's addresses, the webhook
+// secret's file, and what compose leaves to the image (the data dir, and
+// its listeners' default ports, here free ones).
+func (r *edgeRig) serviceEnv(t *testing.T, service string) ([]string, []string) {
+	t.Helper()
+	p, err := loadComposeEdge(t, r.composeEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(edgeSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	here := map[string]string{"BRIDGE_LEAF_REMOTE": strings.Join(r.leafURL, ","), "NATS_URL": strings.Join(r.clientURL, ","),
+		"STORYLANE_WEBHOOK_SECRET_FILE": secret}
+	env := []string{"BRIDGE_DATA_DIR=" + t.TempDir(), "BRIDGE_LISTEN=127.0.0.1:0", "ADMIN_LISTEN=127.0.0.1:0"}
+	for k, v := range p.Services[service].Environment {
+		if h, ok := here[k]; ok {
+			env = append(env, k+"="+h)
+		} else if v != nil {
+			env = append(env, k+"="+*v)
+		}
+	}
+	return env, p.Services[service].Command
+}
+
+// startEdge runs storylane-bridge as compose-edge.yaml runs the named edge,
+// and returns its webhook and admin URLs.
 func (r *edgeRig) startEdge(t *testing.T, name string) (string, string, *clitest.Process) {
 	t.Helper()
-	p := clitest.StartProcess(t, filepath.Join(r.bin, "storylane-bridge"),
-		[]string{"STORYLANE_WEBHOOK_SECRET=" + edgeSecret, "BRIDGE_DATA_DIR=" + t.TempDir(), "BRIDGE_LEAF_PASSWORD=" + r.passwords[name]},
-		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--leaf-remote", strings.Join(r.leafURL, ","),
-		"--edge-name", name, "--leaf-user", name, "--nats-listen", "none")
+	env, _ := r.serviceEnv(t, name)
+	p := clitest.StartProcess(t, filepath.Join(r.bin, "storylane-bridge"), env)
 	url := "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
 	admin := "http://" + p.Logs.Wait(t, "admin listening")["addr"].(string)
 	return url, admin, p
 }
 
-// runHubTool runs storylane-hub as its user and returns its exit status
-// and output.
+// runHubTool runs storylane-hub as compose-edge.yaml's hub-setup does, args
+// replacing its command when given, and returns its exit status and output.
 func (r *edgeRig) runHubTool(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	p := clitest.StartProcess(t, filepath.Join(r.bin, "storylane-hub"), []string{"NATS_URL=" + strings.Join(r.clientURL, ","),
-		"NATS_USER=storylane-hub", "NATS_PASSWORD=" + r.passwords["storylane-hub"], "NATS_INBOX_PREFIX=_INBOX.storylane-hub"}, args...)
+	env, command := r.serviceEnv(t, "hub-setup")
+	if len(args) == 0 {
+		args = command
+	}
+	p := clitest.StartProcess(t, filepath.Join(r.bin, "storylane-hub"), env, args...)
 	code := p.Exit(t)
 	return code, p.Logs.String()
 }
@@ -166,7 +206,8 @@ func streamMsgs(js jetstream.JetStream) (uint64, bool) {
 // TestEdgesThroughHubConfig runs deploy/nats/hub.conf for real: a hub of
 // three nats-server processes, two storylane-bridge processes in edge mode
 // linked to it as their leaf users, storylane-hub as its user creating the
-// R3 stream and both sources. Every webhook (a tenth sent to both edges)
+// R3 stream and both sources, the programs set up as compose-edge.yaml
+// sets them up. Every webhook (a tenth sent to both edges)
 // ends up on the hub once, both edges' backlogs at 0, storylane-hub
 // --check healthy, an operator reads an edge's stream through the hub,
 // and nothing anywhere was refused.
@@ -178,7 +219,7 @@ func TestEdgesThroughHubConfig(t *testing.T) {
 	urlA, adminA, edgeA := r.startEdge(t, "edge-a")
 	urlB, _, edgeB := r.startEdge(t, "edge-b")
 	clitest.GetOK(t, adminA+"/readyz")
-	if code, out := r.runHubTool(t, "--duplicate-window", "1h", "--stream-replicas", "3", "--edges", "edge-a,edge-b", "--edge-timeout", "30s"); code != 0 {
+	if code, out := r.runHubTool(t); code != 0 {
 		t.Fatalf("storylane-hub as its user exited %d:\n%s", code, out)
 	}
 	const n = 100
@@ -216,5 +257,66 @@ func TestEdgesThroughHubConfig(t *testing.T) {
 		if log := p.Logs.String(); strings.Contains(log, "Violation") || strings.Contains(log, "not permitted") {
 			t.Errorf("process %d (hubs, edge-a, edge-b) logged a refusal:\n%s", i, log)
 		}
+	}
+}
+
+// TestEdgeStatefulSetRuns runs storylane-bridge with the arguments and
+// environment edge.yaml gives its container (addresses, paths and the
+// secrets' values replaced by this machine's), the downward API's pod name
+// and $(VAR) expanded as the kubelet does: it takes them and is ready with
+// no hub reachable, as readiness is local.
+func TestEdgeStatefulSetRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bridge")
+	}
+	bin := buildBinaries(t)
+	c := edgeSet(t, render(t)).Spec.Template.Spec.Containers[0]
+	here := map[string]string{"--listen": "127.0.0.1:0", "--admin-listen": "127.0.0.1:0", "--data-dir": t.TempDir(),
+		"--leaf-remote": fmt.Sprintf("nats-leaf://127.0.0.1:%d", freePort(t))}
+	args := slices.Clone(c.Args)
+	for i := 0; i+1 < len(args); i++ {
+		if v, ok := here[args[i]]; ok {
+			args[i+1] = v
+		}
+	}
+	secret := filepath.Join(t.TempDir(), "secrets")
+	if err := os.WriteFile(secret, []byte(edgeSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	var env []string
+	for _, e := range c.Env {
+		v := e.Value
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			v = "storylane-edge-0"
+		case e.ValueFrom != nil:
+			v = "secret"
+		case e.Name == "STORYLANE_WEBHOOK_SECRET_FILE":
+			v = secret
+		}
+		v = regexp.MustCompile(`\$\(([A-Z_]+)\)`).ReplaceAllStringFunc(v, func(m string) string { return vars[m[2:len(m)-1]] })
+		vars[e.Name] = v
+		env = append(env, e.Name+"="+v)
+	}
+	p := clitest.StartProcess(t, filepath.Join(bin, "storylane-bridge"), env, args...)
+	url := "http://" + p.Logs.Wait(t, "listening")["addr"].(string)
+	admin := "http://" + p.Logs.Wait(t, "admin listening")["addr"].(string)
+	poll.Eventually(t, "the edge ready without its hub", 15*time.Second, func() bool {
+		res, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	metrics := clitest.GetOK(t, admin+"/metrics")
+	for _, want := range []string{"storylane_bridge_edge_leaf_connected 0", "storylane_bridge_edge_backlog_budget_bytes 8.589934592e+09"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("edge.yaml's edge /metrics lack %q", want)
+		}
+	}
+	if e := p.Logs.Wait(t, "embedded nats started"); e["edge_name"] != "storylane-edge-0" {
+		t.Errorf("edge.yaml's edge is named %v, want its pod's name storylane-edge-0", e["edge_name"])
 	}
 }
