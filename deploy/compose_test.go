@@ -22,12 +22,19 @@ func composeEnv() map[string]string {
 
 func loadCompose(t *testing.T, env map[string]string) (*types.Project, error) {
 	t.Helper()
-	abs, _ := filepath.Abs("compose.yaml")
+	return loadComposeFile(t, "compose.yaml", "storylane", env)
+}
+
+// loadComposeFile loads file as docker compose does, with env for the
+// environment.
+func loadComposeFile(t *testing.T, file, project string, env map[string]string) (*types.Project, error) {
+	t.Helper()
+	abs, _ := filepath.Abs(file)
 	return loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  filepath.Dir(abs),
 		ConfigFiles: []types.ConfigFile{{Filename: abs}},
 		Environment: env,
-	}, func(o *loader.Options) { o.SetProjectName("storylane", true) })
+	}, func(o *loader.Options) { o.SetProjectName(project, true) })
 }
 
 func TestComposeFile(t *testing.T) {

@@ -66,7 +66,7 @@ func TestYAMLSyntax(t *testing.T) {
 // references (environment, Secret, file), never values.
 func TestNoSecretsInTheRepo(t *testing.T) {
 	t.Parallel()
-	files := append(yamlFiles(t), "nats/nats.conf", "nats/accounts.conf")
+	files := append(yamlFiles(t), "nats/nats.conf", "nats/accounts.conf", "nats/hub.conf", "nats/hub-accounts.conf")
 	for _, path := range files {
 		b, err := os.ReadFile(path)
 		if err != nil {

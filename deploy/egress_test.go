@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,7 @@ var (
 	toNATS = destination{peer{name: "NATS", namespace: map[string]string{"kubernetes.io/metadata.name": "nats"},
 		pod: map[string]string{"app.kubernetes.io/name": "nats"}, ip: netip.MustParseAddr("10.244.4.4")}, corev1.ProtocolTCP, 4222}
 	toNATSRoutes = destination{toNATS.peer, corev1.ProtocolTCP, 6222}
+	toNATSLeaf   = destination{toNATS.peer, corev1.ProtocolTCP, 7422}
 	toDNS        = destination{peer{name: "the cluster's DNS", namespace: map[string]string{"kubernetes.io/metadata.name": "kube-system"},
 		pod: map[string]string{"k8s-app": "kube-dns"}, ip: netip.MustParseAddr("10.244.0.10")}, corev1.ProtocolUDP, 53}
 	toBridge = destination{peer{name: "the bridge", namespace: map[string]string{"kubernetes.io/metadata.name": "storylane"},
@@ -27,17 +29,17 @@ var (
 )
 
 // TestEgressPolicies: session-stats reaches NATS's client port and the
-// DNS, and nothing else; every other workload reaches anything (lead-sync
-// its CRM, wherever that is).
+// DNS, and nothing else; an edge bridge reaches the hub's leafnode port and
+// the DNS, and nothing else; every other workload reaches anything
+// (lead-sync its CRM, wherever that is).
 func TestEgressPolicies(t *testing.T) {
 	t.Parallel()
 	r := render(t)
+	only := map[string][]destination{"session-stats": {toNATS, toDNS}, "storylane-edge": {toNATSLeaf, toDNS}}
 	for _, w := range r.workloads() {
-		for _, c := range []struct {
-			d          destination
-			statsMayTo bool
-		}{{toNATS, true}, {toNATSRoutes, false}, {toDNS, true}, {toBridge, false}, {toInternet, false}} {
-			d, want := c.d, w.name != "session-stats" || c.statsMayTo
+		for _, d := range []destination{toNATS, toNATSRoutes, toNATSLeaf, toDNS, toBridge, toInternet} {
+			allowed, restricted := only[w.name]
+			want := !restricted || slices.ContainsFunc(allowed, func(a destination) bool { return a.name == d.name && a.port == d.port })
 			if got := reaches(t, r.policies, w.labels, d); got != want {
 				t.Errorf("%s to %s port %s/%d: allowed %t, want %t", w.name, d.name, d.proto, d.port, got, want)
 			}

@@ -92,7 +92,7 @@ func (r rendered) workloads() []workload {
 func TestKubernetesManifests(t *testing.T) {
 	t.Parallel()
 	r := render(t)
-	want := map[string]bool{"storylane-bridge": false, "lead-sync": false, "session-archive": false, "session-stats": false}
+	want := map[string]bool{"storylane-bridge": false, "storylane-edge": false, "lead-sync": false, "session-archive": false, "session-stats": false}
 	for _, w := range r.workloads() {
 		want[w.name] = true
 		checkPod(t, w)

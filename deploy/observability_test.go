@@ -115,8 +115,9 @@ func grafanaVars(expr string) string {
 
 // TestEveryConsumerIsWatched: StorylaneConsumerDown watches the job of every
 // workload deploy/kubernetes runs besides the bridge (a job is named after
-// its workload, as the bridge's is storylane-bridge), so a consumer that
-// stops is noticed.
+// its workload, as the bridge's is storylane-bridge; the edge bridges are
+// bridges, scraped as job storylane-bridge), so a consumer that stops is
+// noticed.
 func TestEveryConsumerIsWatched(t *testing.T) {
 	t.Parallel()
 	groups, errs := rulefmt.ParseFile("observability/alerts.yaml", false, model.UTF8Validation, parser.NewParser(parser.Options{}), slog.New(slog.DiscardHandler))
@@ -137,7 +138,7 @@ func TestEveryConsumerIsWatched(t *testing.T) {
 	}
 	jobs := regexp.MustCompile("^(?:" + m[1] + ")$")
 	for _, w := range render(t).workloads() {
-		if w.name != "storylane-bridge" && !jobs.MatchString(w.name) {
+		if w.name != "storylane-bridge" && w.name != "storylane-edge" && !jobs.MatchString(w.name) {
 			t.Errorf("StorylaneConsumerDown does not watch %s (job=~%q)", w.name, m[1])
 		}
 	}

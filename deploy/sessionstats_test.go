@@ -177,9 +177,16 @@ func TestSessionStatsUser(t *testing.T) {
 		t.Fatalf("deploy/nats refused session-stats (or the bridge) something:\n%s", v)
 	}
 
+	checkRefused(t, url, "session-stats", pw["session-stats"], statsMustNot(t))
+}
+
+// checkRefused connects as user and checks that the server refuses it each
+// of subjects: a publish, or a subscription for those written "sub X".
+func checkRefused(t *testing.T, url, user, password string, subjects []string) {
+	t.Helper()
 	refused := &violationLog{}
-	nc := connectUser(t, url, "session-stats", pw["session-stats"], refused)
-	for _, s := range statsMustNot(t) {
+	nc := connectUser(t, url, user, password, refused)
+	for _, s := range subjects {
 		if sub, ok := strings.CutPrefix(s, "sub "); ok {
 			nc.Subscribe(sub, func(*nats.Msg) {})
 			s = sub
@@ -187,7 +194,7 @@ func TestSessionStatsUser(t *testing.T) {
 			nc.Publish(s, []byte("{}"))
 		}
 		if !poll.Within(2*time.Second, func() bool { return strings.Contains(refused.String(), fmt.Sprintf("%q", s)) }) {
-			t.Errorf("the session-stats user was not refused %s", s)
+			t.Errorf("the %s user was not refused %s", user, s)
 		}
 	}
 }
