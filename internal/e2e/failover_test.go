@@ -25,14 +25,7 @@ func (c *cluster) startBridge(t *testing.T, port int) *clitest.Process {
 	return p
 }
 
-func ready(url string) int {
-	res, err := http.Get(url + "/readyz")
-	if err != nil {
-		return 0
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
+func ready(url string) int { return httpStatus(url + "/readyz") }
 
 // TestClusterFailover is the fault-injection suite: a three-node cluster
 // from deploy/nats, bridges keeping an R3 stream, and a paced load whose

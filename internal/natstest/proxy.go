@@ -10,7 +10,9 @@ import (
 // it then stops reading and writing without closing anything, as a frozen
 // process or a host cut off by the network would. No reset reaches either
 // side, and what is sent to it piles up in the kernel's socket buffers
-// until the sender's writes block.
+// until the sender's writes block. It can also cut them: every connection
+// is closed, and new ones are closed as soon as accepted, as a link whose
+// far end is gone would be.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -21,6 +23,7 @@ type Proxy struct {
 	conns   []net.Conn
 	wg      sync.WaitGroup
 	stopped bool
+	cut     bool
 }
 
 // StartProxy listens on a free loopback port and forwards every
@@ -72,6 +75,23 @@ func (p *Proxy) Thaw() {
 	}
 }
 
+// Cut closes every connection and refuses new ones until Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// Restore forwards new connections again after Cut.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
+
 // Close closes the listener and every connection, frozen or not, and
 // waits for the forwarding to end. Closing twice does nothing.
 func (p *Proxy) Close() {
@@ -97,13 +117,17 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
+		if p.isCut() {
+			client.Close()
+			continue
+		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
 			client.Close()
 			continue
 		}
 		if !p.track(client, server) {
-			return
+			continue // closed: the next Accept fails and ends the loop
 		}
 		p.wg.Add(2)
 		go p.forward(client, server)
@@ -111,11 +135,12 @@ func (p *Proxy) accept() {
 	}
 }
 
-// track records a connection pair, or closes it when the proxy is closed.
+// track records a connection pair, or closes it when the proxy is cut or
+// closed, and reports whether to forward it.
 func (p *Proxy) track(client, server net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	if p.stopped || p.cut {
 		client.Close()
 		server.Close()
 		return false
@@ -147,6 +172,12 @@ func (p *Proxy) forward(src, dst net.Conn) {
 			return
 		}
 	}
+}
+
+func (p *Proxy) isCut() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
 }
 
 func (p *Proxy) waitThawed() bool {
