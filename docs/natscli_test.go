@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/clitest"
+	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 )
 
 // natsCLI is the nats CLI the examples are written for.
@@ -29,6 +30,8 @@ const exampleURL = "nats://127.0.0.1:4222"
 // nkey where the example passes --nkey): each must work with the
 // permissions a reading team has, and print what it is there for.
 // Subscriptions, which follow until stopped, are stopped after a while.
+// Edge mode's examples (--js-domain edge-<name>) run against a hub with an
+// edge of that name, whose address they are given.
 func TestNatsCLIExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the nats CLI")
@@ -53,10 +56,14 @@ func TestNatsCLIExamples(t *testing.T) {
 	}
 	open := startExampleBridge(t, "none")
 	keyed := startExampleBridge(t, "nkey")
+	hub := startExampleHub(t)
 	for _, c := range lines {
 		b := open
-		if slices.Contains(c.words, "--nkey") {
+		switch {
+		case slices.Contains(c.words, "--nkey"):
 			b = keyed
+		case slices.ContainsFunc(c.words, func(w string) bool { return strings.Contains(w, "edge-<name>") }):
+			b = hub
 		}
 		out, err := runNats(nats, b, c.words[1:])
 		if err != nil {
@@ -87,9 +94,28 @@ func installNatsCLI(t *testing.T) string {
 }
 
 // exampleBridge is a bridge on its embedded broker whose store holds a
-// known, an unknown and an invalid payload.
+// known, an unknown and an invalid payload; or, with edge set, a hub with
+// the edge of that name, reached at url without the example naming it.
 type exampleBridge struct {
 	url, dataDir string
+	edge         string
+}
+
+// startExampleHub starts a hub and its edge "docs", which holds one event
+// in its backlog: no hub stream sources it.
+func startExampleHub(t *testing.T) exampleBridge {
+	t.Helper()
+	h := natstest.StartHub(t)
+	e := natstest.StartEdge(t, "docs", h)
+	h.WaitEdgeReachable(t, e.Stream, e.Name)
+	msg, err := natstest.SessionMsg(e.Stream, natstest.SessionBody(0, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Keeper.Publish(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	return exampleBridge{url: h.URL(), dataDir: t.TempDir(), edge: e.Name}
 }
 
 func startExampleBridge(t *testing.T, auth string) exampleBridge {
@@ -122,6 +148,10 @@ func runNats(nats string, b exampleBridge, args []string) (string, error) {
 	args = append([]string(nil), args...)
 	for i, a := range args {
 		args[i] = strings.Replace(strings.Replace(a, exampleURL, b.url, 1), "./data/", b.dataDir+"/", 1)
+		args[i] = strings.ReplaceAll(args[i], "edge-<name>", "edge-"+b.edge)
+	}
+	if b.edge != "" {
+		args = append([]string{"--server", b.url}, args...)
 	}
 	follows := slices.Contains(args, "sub")
 	wait := 20 * time.Second
