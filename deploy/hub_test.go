@@ -53,7 +53,7 @@ func edgePermissions(edge string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{"edge-sourcing." + edge + ".STORYLANE", "$JSC.R.*",
 			"_INBOX.storylane-hub.>", "_INBOX.admin.>"}},
-		Subscribe: &server.SubjectPermission{Allow: []string{"$JS.edge-" + edge + ".API.>", "$JS.FC.STORYLANE.HUB.*"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"$JS.edge-" + edge + ".API.>", "$JS.FC.edge-" + edge + ".*.STORYLANE.HUB.*"}},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,9 +82,27 @@ func (cfg *EdgeConfig) edgeOptions(opts *server.Options) error {
 	}
 	opts.ServerName = cfg.Name
 	opts.JetStreamDomain = EdgeDomain(cfg.Name)
+	// Flow-control replies to the HUB consumer then carry the edge's
+	// domain ($JS.FC.<domain>.<account>.<stream>.HUB.<id>) instead of
+	// $JS.FC.<stream>.HUB.<id>, which every edge of the hub would
+	// subscribe to: each edge would get the others' replies, and one whose
+	// 4-character id matched its own pending request would acknowledge, and
+	// delete, events the hub never had from it.
+	opts.FeatureFlags = map[string]bool{server.FeatureFlagJsAckFormatV2: true}
 	opts.LeafNode.ReconnectInterval = leafReconnect
 	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	return nil
+}
+
+// legacyFlowControl is every flow-control reply subject of nats-server's
+// first format, shared by every edge's HUB consumer of one stream.
+const legacyFlowControl = "$JS.FC.*.*.*"
+
+// EdgeFlowControl is the subject of the flow-control replies to the named
+// edge's HUB consumer on stream, any account: its leaf user on the hub
+// subscribes to these only.
+func EdgeFlowControl(name, stream string) string {
+	return "$JS.FC." + EdgeDomain(name) + ".*." + stream + "." + HubConsumer + ".*"
 }
 
 // leafReconnect is how soon a lost leaf link is dialled again: the backlog
@@ -93,7 +112,9 @@ const leafReconnect = time.Second
 func (cfg *EdgeConfig) remote() (*server.RemoteLeafOpts, error) {
 	deny := []string{cfg.SubjectPrefix + ".>"}
 	r := &server.RemoteLeafOpts{
-		DenyImports: deny,
+		// The first-format flow-control subject too (see edgeOptions): the
+		// server still listens on it, and nothing of this edge uses it.
+		DenyImports: append(slices.Clone(deny), legacyFlowControl),
 		DenyExports: deny,
 		// The hub's advertised addresses may bypass the load balancer or
 		// proxy the operator put in between: dial only what was given.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/storylane-bridge/storylane-bridge/internal/broker"
+	"github.com/storylane-bridge/storylane-bridge/internal/hub"
 	"github.com/storylane-bridge/storylane-bridge/internal/natstest"
 	"github.com/storylane-bridge/storylane-bridge/internal/poll"
 )
@@ -239,4 +240,61 @@ func TestEdgeSourceDeclaredBeforeTheEdgeLosesNothing(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	waitForwarded(t, h, want, a, b)
+}
+
+// TestBridgeLeavesTheHubStreamAlone: a bridge publishing straight to the
+// hub (bridge.yaml beside edge.yaml) must not bring the hub's stream to
+// its own settings: its 1h duplicate window in place of the hub's 24h
+// would store twice a webhook that reached two edges more than an hour
+// apart.
+func TestBridgeLeavesTheHubStreamAlone(t *testing.T) {
+	t.Parallel()
+	h := natstest.StartHub(t)
+	js := h.JetStream(t)
+	if _, err := hub.Ensure(ctx(t), js, hub.Config{Stream: "STORYLANE", Subjects: streamConfig().Subjects, Duplicates: 24 * time.Hour,
+		Edges: []string{"away"}, EdgeTimeout: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	bridge := streamConfig() // a 1h window, R1
+	info, err := broker.EnsureStream(ctx(t), js, bridge)
+	if err != nil {
+		t.Fatalf("EnsureStream() on the hub's stream = %v", err)
+	}
+	if info.Config.Duplicates != 24*time.Hour || len(info.Config.Sources) != 1 {
+		t.Errorf("hub stream after a bridge's EnsureStream: window %s, %d sources, want 24h and 1", info.Config.Duplicates, len(info.Config.Sources))
+	}
+}
+
+// TestEdgeFlowControlRepliesStayWithTheirEdge: each edge's leaf link asks
+// the hub only for the flow-control replies to its own HUB consumer. With
+// the first format ($JS.FC.STORYLANE.HUB.<id>) every edge got every
+// other's, and one whose pending request's 4-character id matched would
+// acknowledge, and delete, events the hub never had from it.
+func TestEdgeFlowControlRepliesStayWithTheirEdge(t *testing.T) {
+	t.Parallel()
+	h := natstest.StartHub(t)
+	a, b := startEdge(t, "a", h), startEdge(t, "b", h)
+	h.CreateHubStream(t, streamConfig(), "a", "b")
+	want := map[string]bool{}
+	for _, id := range ids("fc", 50) {
+		a.publish(t, []string{id + "-a"})
+		b.publish(t, []string{id + "-b"})
+		want[id+"-a"], want[id+"-b"] = true, true
+	}
+	waitForwarded(t, h, want, a, b)
+	subs := h.LeafSubscriptions(t)
+	for _, name := range []string{"a", "b"} {
+		own := 0
+		for _, sub := range subs[name] {
+			switch {
+			case strings.HasPrefix(sub, "$JS.FC.") && sub != broker.EdgeFlowControl(name, "STORYLANE") && !strings.HasPrefix(sub, "$JS.FC."+broker.EdgeDomain(name)+"."):
+				t.Errorf("edge %s's leaf link subscribes %s on the hub, want only its own flow-control replies %s", name, sub, broker.EdgeFlowControl(name, "STORYLANE"))
+			case strings.HasPrefix(sub, "$JS.FC."):
+				own++
+			}
+		}
+		if own == 0 {
+			t.Errorf("edge %s's leaf link subscribes %v on the hub, want its flow-control replies among them", name, subs[name])
+		}
+	}
 }

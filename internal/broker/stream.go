@@ -79,8 +79,9 @@ func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
 // otherwise brings the settings the bridge owns (subjects, max age and
 // bytes, duplicate window, replicas, placement; in edge mode the discard
 // policy) to cfg, leaving everything an operator set by other means as it
-// is. A stream whose retention does not fit the mode is refused
-// (ErrConfig): retention cannot change in place.
+// is. A hub's stream (one with sources) is left as storylane-hub set it. A
+// stream whose retention does not fit the mode is refused (ErrConfig):
+// retention cannot change in place.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*jetstream.StreamInfo, error) {
 	info, _, err := ensureStream(ctx, js, cfg)
 	return info, err
@@ -110,6 +111,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	}
 	if err := checkRetention(info, cfg); err != nil {
 		return nil, false, err
+	}
+	if len(info.Config.Sources) > 0 && cfg.Edge == nil {
+		// A hub's stream: storylane-hub owns its window, replicas and
+		// placement. A bridge's own (a 1h window, say) would let a webhook
+		// sent to two edges further apart be stored twice.
+		return info, false, nil
 	}
 	sc := info.Config
 	cfg.apply(&sc)

@@ -90,6 +90,21 @@ func (h *Hub) LeafURL() string { return "nats-leaf://127.0.0.1:" + strconv.Itoa(
 // URL is the hub's client URL.
 func (h *Hub) URL() string { return h.ns.ClientURL() }
 
+// LeafSubscriptions is what each leaf link (by the edge's server name)
+// subscribes to on the hub: what the hub sends down it.
+func (h *Hub) LeafSubscriptions(tb testing.TB) map[string][]string {
+	tb.Helper()
+	lz, err := h.ns.Leafz(&server.LeafzOptions{Subscriptions: true})
+	if err != nil {
+		tb.Fatalf("natstest: hub: %v", err)
+	}
+	subs := map[string][]string{}
+	for _, l := range lz.Leafs {
+		subs[l.Name] = append(subs[l.Name], l.Subs...)
+	}
+	return subs
+}
+
 // Leafnodes is how many leaf links the hub has.
 func (h *Hub) Leafnodes() int { return h.ns.NumLeafNodes() }
 
