@@ -88,9 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return check(ctx, js, cfg, stdout)
 	}
 	res, err := hub.Ensure(ctx, js, cfg.hub)
-	printResult(stdout, cfg.hub, res)
-	if err == nil {
-		logger.Info("hub stream set up", zap.String("stream", cfg.hub.Stream), zap.Strings("added", res.Added))
+	if err != nil {
+		return err
 	}
-	return err
+	printResult(stdout, cfg.hub, res)
+	logger.Info("hub stream set up", zap.String("stream", cfg.hub.Stream), zap.Strings("added", res.Added))
+	return nil
 }

@@ -72,9 +72,10 @@ func Check(ctx context.Context, js jetstream.JetStream, cfg Config, maxSilence t
 	} else {
 		r.Problems = []string{"stream " + cfg.Stream + " does not exist: run storylane-hub without --check to create it"}
 	}
+	silent := waitAll(ctx, js, cfg, edges) // together: a probe must not take a timeout per edge down
 	for _, e := range slices.Sorted(slices.Values(edges)) {
 		st := edgeStatus(e, infos[e], maxSilence)
-		if err := WaitReachable(ctx, js.Conn(), cfg.Stream, e, cfg.EdgeTimeout); err != nil {
+		if err := silent[e]; err != nil {
 			st.AnswerError = err.Error()
 		} else {
 			st.Answers = true

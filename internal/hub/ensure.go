@@ -106,31 +106,53 @@ type Result struct {
 // nats-server 2.15.2 that order lost events (docs/edge-findings.md); the
 // edges' server, 2.15.3, answers a reset exactly.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (Result, error) {
-	var res Result
+	sc, _, err := current(ctx, js, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	missing, err := plan(sc.Sources, cfg, &Result{})
+	if err != nil {
+		return Result{}, err
+	}
+	silent := waitAll(ctx, js, cfg, missing)
+	// The wait may have been long: what is written is what the stream is
+	// now, so that a source someone added meanwhile is neither dropped nor
+	// declared twice.
+	res, err := declare(ctx, js, cfg)
+	for _, e := range res.Added {
+		if silent[e] != nil {
+			res.Silent[e] = silent[e]
+		}
+	}
+	return res, err
+}
+
+// declare adds the sources of cfg's edges the stream lacks and applies the
+// settings storylane-hub owns, in one write. Result says what it did, and
+// only once that is done.
+func declare(ctx context.Context, js jetstream.JetStream, cfg Config) (Result, error) {
+	res := Result{Silent: map[string]error{}}
 	sc, exists, err := current(ctx, js, cfg)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
 	missing, err := plan(sc.Sources, cfg, &res)
 	if err != nil {
-		return res, err
-	}
-	res.Silent = waitAll(ctx, js, cfg, missing)
-	var add []*jetstream.StreamSource
-	for _, e := range missing {
-		add = append(add, Source(cfg.Stream, e))
-		res.Added = append(res.Added, e)
+		return Result{}, err
 	}
 	before := sc
-	sc.Sources = append(slices.Clone(sc.Sources), add...)
-	if exists && sc.Duplicates != cfg.Duplicates {
-		res.WindowChanged, res.WindowWas = true, sc.Duplicates
+	sc.Sources = slices.Clone(sc.Sources)
+	for _, e := range missing {
+		sc.Sources = append(sc.Sources, Source(cfg.Stream, e))
 	}
 	apply(&sc, cfg, exists)
 	if err := write(ctx, js, sc, exists, !sameOwned(before, sc)); err != nil {
-		return res, err
+		return Result{}, err
 	}
-	res.Created = !exists
+	res.Created, res.Added = !exists, missing
+	if exists && before.Duplicates != cfg.Duplicates {
+		res.WindowChanged, res.WindowWas = true, before.Duplicates
+	}
 	return res, nil
 }
 

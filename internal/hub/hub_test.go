@@ -250,3 +250,33 @@ func TestCheckSaysASourceNeverHeardFromItsEdge(t *testing.T) {
 		t.Errorf("Check() edge = %+v, want away declared, never heard from, not answering", e)
 	}
 }
+
+// TestEnsureKeepsASourceAddedWhileItWaits: a run waiting for an edge that
+// is down must not write back the stream as it read it before the wait,
+// dropping a source another run declared meanwhile.
+func TestEnsureKeepsASourceAddedWhileItWaits(t *testing.T) {
+	h := natstest.StartHub(t)
+	js := h.JetStream(t)
+	if _, err := hub.Ensure(ctx(t), js, config()); err != nil {
+		t.Fatal(err)
+	}
+	slow := config("slow")
+	slow.EdgeTimeout = 2 * time.Second
+	done := make(chan error, 1)
+	go func() { _, err := hub.Ensure(ctx(t), js, slow); done <- err }()
+	quick := config("quick")
+	quick.EdgeTimeout = 10 * time.Millisecond
+	if _, err := hub.Ensure(ctx(t), js, quick); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range hubStream(t, js).Sources {
+		got = append(got, s.Consumer.DeliverSubject)
+	}
+	if len(got) != 2 {
+		t.Errorf("sources after two runs, one waiting while the other added its edge = %v, want slow's and quick's", got)
+	}
+}
