@@ -19,7 +19,8 @@ var errNotABacklog = errors.New("not an edge's backlog")
 // holds, which are exactly those the hub has not stored yet. It reads them
 // by sequence, with no consumer: the stream takes none besides the hub's
 // HUB, and the hub's own forwarding goes on meanwhile, so a webhook may be
-// forwarded (and gone) before it is read.
+// forwarded (and gone) before it is read. What is stored after the
+// summary is left out.
 func backlog(ctx context.Context, js jetstream.JetStream, cfg config, where string, stdout, stderr io.Writer) error {
 	s, err := js.Stream(ctx, cfg.stream)
 	if err != nil {
@@ -36,21 +37,23 @@ func backlog(ctx context.Context, js jetstream.JetStream, cfg config, where stri
 			return err
 		}
 	}
-	for seq, n := info.State.FirstSeq, 0; seq > 0 && seq <= info.State.LastSeq && (cfg.count == 0 || n < cfg.count); seq++ {
-		m, err := s.GetMsg(ctx, seq)
+	for seq, n := info.State.FirstSeq, 0; cfg.count == 0 || n < cfg.count; n++ {
+		// The next message on the --type's subjects from seq: one request
+		// per webhook shown, none for those forwarded since.
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(cfg.filter()))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // forwarded since
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read %s #%d: %w", cfg.stream, seq, err)
+			return fmt.Errorf("read %s from #%d: %w", cfg.stream, seq, err)
 		}
-		if !cfg.wanted(m.Subject) {
-			continue
+		if m.Sequence > info.State.LastSeq {
+			return nil // stored after the summary was taken
 		}
 		if err := printStored(stdout, cfg, m); err != nil {
 			return err
 		}
-		n++
+		seq = m.Sequence + 1
 	}
 	return nil
 }

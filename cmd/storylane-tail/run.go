@@ -123,9 +123,13 @@ func (c config) consumerConfig(now time.Time) jetstream.OrderedConsumerConfig {
 	return oc
 }
 
-// wanted is whether --type shows the events stored on subject.
-func (c config) wanted(subject string) bool {
-	return c.kind == "all" || subject == c.subjects.Session(c.kind == "known")
+// filter is the subjects --type shows in a backlog: with all, every
+// event the edge holds, the invalid ones too, which it forwards alike.
+func (c config) filter() string {
+	if c.kind == "all" {
+		return c.subjects.All()
+	}
+	return c.subjects.Session(c.kind == "known")
 }
 
 // shown is whether a session viewed at viewed passes --viewed-since, as
