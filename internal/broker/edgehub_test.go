@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +263,17 @@ func TestBridgeLeavesTheHubStreamAlone(t *testing.T) {
 	}
 	if info.Config.Duplicates != 24*time.Hour || len(info.Config.Sources) != 1 {
 		t.Errorf("hub stream after a bridge's EnsureStream: window %s, %d sources, want 24h and 1", info.Config.Duplicates, len(info.Config.Sources))
+	}
+
+	// A bridge of another subject prefix gets its subjects, and nothing else.
+	other := streamConfig()
+	other.Subjects.Prefix = "acme.storylane"
+	info, err = broker.EnsureStream(ctx(t), js, other)
+	if err != nil {
+		t.Fatalf("EnsureStream(acme.storylane) on the hub's stream = %v", err)
+	}
+	if want := []string{"storylane.>", "acme.storylane.>"}; !slices.Equal(info.Config.Subjects, want) || info.Config.Duplicates != 24*time.Hour {
+		t.Errorf("hub stream after EnsureStream(acme.storylane): subjects %v, window %s, want %v and 24h", info.Config.Subjects, info.Config.Duplicates, want)
 	}
 }
 

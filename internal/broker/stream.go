@@ -79,7 +79,7 @@ func (c StreamConfig) apply(sc *jetstream.StreamConfig) {
 // otherwise brings the settings the bridge owns (subjects, max age and
 // bytes, duplicate window, replicas, placement; in edge mode the discard
 // policy) to cfg, leaving everything an operator set by other means as it
-// is. A hub's stream (one with sources) is left as storylane-hub set it. A
+// is. A hub's stream (one with sources) only gets the subjects it lacks. A
 // stream whose retention does not fit the mode is refused (ErrConfig):
 // retention cannot change in place.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*jetstream.StreamInfo, error) {
@@ -113,10 +113,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		return nil, false, err
 	}
 	if len(info.Config.Sources) > 0 && cfg.Edge == nil {
-		// A hub's stream: storylane-hub owns its window, replicas and
-		// placement. A bridge's own (a 1h window, say) would let a webhook
-		// sent to two edges further apart be stored twice.
-		return info, false, nil
+		return hubStream(ctx, js, info, cfg)
 	}
 	sc := info.Config
 	cfg.apply(&sc)
@@ -126,6 +123,24 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	s, err = js.UpdateStream(ctx, sc)
 	if err != nil {
 		return nil, false, fmt.Errorf("update stream %s: %w", cfg.Name, err)
+	}
+	return s.CachedInfo(), false, nil
+}
+
+// hubStream is ensureStream for a hub's stream, one with sources: the
+// bridge adds its subjects when they are missing and changes nothing else.
+// storylane-hub owns the window, replicas and placement, and the operator
+// the limits: a bridge's own (a 1h window, say) would let a webhook sent
+// to two edges further apart be stored twice.
+func hubStream(ctx context.Context, js jetstream.JetStream, info *jetstream.StreamInfo, cfg StreamConfig) (*jetstream.StreamInfo, bool, error) {
+	if slices.Contains(info.Config.Subjects, cfg.Subjects.All()) {
+		return info, false, nil
+	}
+	sc := info.Config
+	sc.Subjects = append(slices.Clone(sc.Subjects), cfg.Subjects.All())
+	s, err := js.UpdateStream(ctx, sc)
+	if err != nil {
+		return nil, false, fmt.Errorf("update stream %s: add subjects %s: %w", cfg.Name, cfg.Subjects.All(), err)
 	}
 	return s.CachedInfo(), false, nil
 }

@@ -117,14 +117,47 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (Result, er
 	silent := waitAll(ctx, js, cfg, missing)
 	// The wait may have been long: what is written is what the stream is
 	// now, so that a source someone added meanwhile is neither dropped nor
-	// declared twice.
-	res, err := declare(ctx, js, cfg)
+	// declared twice. (An edge someone removed meanwhile is added again
+	// without a wait.)
+	res, err := declareChecked(ctx, js, cfg)
 	for _, e := range res.Added {
 		if silent[e] != nil {
 			res.Silent[e] = silent[e]
 		}
 	}
 	return res, err
+}
+
+// declareAttempts bounds how often declareChecked writes.
+const declareAttempts = 3
+
+// declareChecked is declare, then a read to see every edge of cfg
+// declared: an update carries no revision, so another run writing between
+// declare's read and its write drops what this one added; declared again,
+// it is added on top of what the other wrote.
+func declareChecked(ctx context.Context, js jetstream.JetStream, cfg Config) (Result, error) {
+	var all Result
+	for range declareAttempts {
+		res, err := declare(ctx, js, cfg)
+		if err != nil {
+			return all, err
+		}
+		if all.Silent == nil {
+			all = res
+		} else {
+			all.Added = append(all.Added, res.Added...)
+		}
+		sc, _, err := current(ctx, js, cfg)
+		if err != nil {
+			return all, err
+		}
+		if missing, err := plan(sc.Sources, cfg, &Result{}); err != nil || len(missing) == 0 {
+			all.Added = slices.Compact(slices.Sorted(slices.Values(all.Added)))
+			return all, err
+		}
+	}
+	return all, fmt.Errorf("stream %s: the sources of %v did not stay declared after %d writes: another run of storylane-hub keeps "+
+		"writing the stream at the same time; run one at a time", cfg.Stream, cfg.Edges, declareAttempts)
 }
 
 // declare adds the sources of cfg's edges the stream lacks and applies the
