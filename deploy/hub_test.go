@@ -46,12 +46,12 @@ func usersByName(opts *server.Options) map[string]*server.User {
 // edgePermissions is what the leaf user of the named edge may do, seen
 // from the edge as for a client: publish (send to the hub) its HUB
 // consumer's deliveries and the replies to the hub's source
-// ($JSC.R.<id>), to storylane-hub and to operators (_INBOX.admin, the
+// ($JSC.R.edge-<name>.…), to storylane-hub and to operators (_INBOX.admin, the
 // nats CLI's --inbox-prefix); subscribe to (receive from the hub) its
 // own JetStream API and the flow-control replies to its HUB consumer.
 func edgePermissions(edge string) *server.Permissions {
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{"edge-sourcing." + edge + ".STORYLANE", "$JSC.R.*",
+		Publish: &server.SubjectPermission{Allow: []string{"edge-sourcing." + edge + ".STORYLANE", "$JSC.R.edge-" + edge + ".*.STORYLANE.HUB.*",
 			"_INBOX.storylane-hub.>", "_INBOX.admin.>"}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"$JS.edge-" + edge + ".API.>", "$JS.FC.edge-" + edge + ".*.STORYLANE.HUB.*"}},
 	}

@@ -73,7 +73,7 @@ func untilPong(t *testing.T, r *bufio.Reader) string {
 func TestLeafUserLeastPrivilege(t *testing.T) {
 	log := &violationLog{}
 	_, leafAddr, pw := hubNode(t, log)
-	allowed := []leafOp{{"pub", "edge-sourcing.edge-a.STORYLANE"}, {"pub", "$JSC.R.aB3dE6gH9"}, {"pub", "_INBOX.storylane-hub.x.1"},
+	allowed := []leafOp{{"pub", "edge-sourcing.edge-a.STORYLANE"}, {"pub", "$JSC.R.edge-edge-a.AbCd.STORYLANE.HUB.aB3dE6gH9"}, {"pub", "_INBOX.storylane-hub.x.1"},
 		{"pub", "_INBOX.admin.x.1"}, {"sub", "$JS.edge-edge-a.API.CONSUMER.INFO.STORYLANE.HUB"}, {"sub", "$JS.FC.edge-edge-a.AbCd.STORYLANE.HUB.aB3dE6gH9"}}
 	refused := []leafOp{
 		{"pub", "storylane.session.known"}, {"pub", "storylane.session.unknown"}, {"pub", "storylane.invalid"},
@@ -84,6 +84,7 @@ func TestLeafUserLeastPrivilege(t *testing.T) {
 		{"sub", "$JS.edge-edge-b.API.CONSUMER.INFO.STORYLANE.HUB"}, {"sub", "$JS.API.STREAM.INFO.STORYLANE"},
 		{"sub", "_INBOX.admin.x.1"}, {"sub", "_INBOX.storylane-hub.x.1"}, {"sub", "$JSC.R.aB3dE6gH9"},
 		{"sub", "$JS.FC.STORYLANE.HUB.aB3dE6gH9"}, {"sub", "$JS.FC.edge-edge-b.AbCd.STORYLANE.HUB.aB3dE6gH9"},
+		{"pub", "$JSC.R.aB3dE6gH9"}, {"pub", "$JSC.R.edge-edge-b.AbCd.STORYLANE.HUB.aB3dE6gH9"},
 	}
 	for _, op := range allowed {
 		if e := leafAnswer(t, leafAddr, "edge-a", pw["edge-a"], op); e != "" {

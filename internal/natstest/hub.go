@@ -50,7 +50,9 @@ func (h *Hub) start() {
 	h.tb.Helper()
 	opts := &server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		JetStreamDomain: "hub", StoreDir: h.dir, NoSigs: true, NoLog: true,
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: h.leafPort}}
+		// As deploy/nats/hub.conf: replies to the hub's requests name the edge.
+		FeatureFlags: map[string]bool{server.FeatureFlagJsAPIReplyFormatV2: true},
+		LeafNode:     server.LeafNodeOpts{Host: "127.0.0.1", Port: h.leafPort}}
 	for _, edit := range h.edits {
 		edit(opts)
 	}
