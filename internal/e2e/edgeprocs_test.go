@@ -32,6 +32,7 @@ port: %d
 http: "127.0.0.1:%d"
 jetstream { domain: hub, store_dir: %q }
 leafnodes { host: 127.0.0.1, port: %d }
+feature_flags { js_api_reply_v2: true }
 `
 
 func startHubProc(t *testing.T) *hubProc {
