@@ -17,7 +17,7 @@ import (
 )
 
 // hubProc is a hub of edge mode as a nats-server process: JetStream
-// domain hub, a leafnode listener, its own store, all on fixed loopback
+// domain hub, a leafnode listener, js_api_reply_v2 as deploy/nats/hub.conf, its own store, all on fixed loopback
 // ports so that it comes back where its edges and the test look for it.
 type hubProc struct {
 	t                   *testing.T
