@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -140,28 +139,11 @@ func permString(p *server.Permissions) string {
 func hubNode(t *testing.T, log *violationLog) (string, string, map[string]string) {
 	t.Helper()
 	hubEnv(t)
-	pw := map[string]string{}
-	for _, user := range []string{"bridge", "admin", "storylane-hub", "edge-a", "edge-b"} {
-		v := "NATS_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_PASSWORD"
-		pw[user] = "pw" + strings.ToLower(strings.ReplaceAll(v, "_", ""))
-		t.Setenv(v, pw[user])
-	}
+	pw := userPasswords(t, "bridge", "admin", "storylane-hub", "edge-a", "edge-b")
 	opts := hubOptions(t)
-	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
 	opts.StoreDir = t.TempDir()
 	opts.LeafNode.Host, opts.LeafNode.Port = "127.0.0.1", freePort(t)
-	opts.NoSigs = true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SetLoggerV2(log, false, false, false)
-	go s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server from deploy/nats/hub.conf not ready within 10s")
-	}
+	s := startNode(t, opts, log, "deploy/nats/hub.conf")
 	return s.ClientURL(), net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.LeafNode.Port)), pw
 }
 

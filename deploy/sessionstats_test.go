@@ -55,16 +55,32 @@ func (l *violationLog) String() string {
 func natsNode(t *testing.T, violations *violationLog) (string, map[string]string) {
 	t.Helper()
 	natsEnv(t)
-	pw := map[string]string{}
-	for user, v := range map[string]string{"bridge": "NATS_BRIDGE_PASSWORD", "session-stats": "NATS_SESSION_STATS_PASSWORD",
-		"admin": "NATS_ADMIN_PASSWORD"} {
-		pw[user] = "pw" + strings.ToLower(strings.ReplaceAll(v, "_", ""))
-		t.Setenv(v, pw[user])
-	}
+	pw := userPasswords(t, "bridge", "session-stats", "admin")
 	opts, err := server.ProcessConfigFile("nats/nats.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startNode(t, opts, violations, "deploy/nats").ClientURL(), pw
+}
+
+// userPasswords sets, for each user, the password variable the shipped
+// configuration reads (NATS_<USER>_PASSWORD) and returns them by user.
+func userPasswords(t *testing.T, users ...string) map[string]string {
+	t.Helper()
+	pw := map[string]string{}
+	for _, user := range users {
+		v := "NATS_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_PASSWORD"
+		pw[user] = "pw" + strings.ToLower(strings.ReplaceAll(v, "_", ""))
+		t.Setenv(v, pw[user])
+	}
+	return pw
+}
+
+// startNode runs opts in this process as one node on loopback, without
+// its cluster, logging to log, stopped when the test ends; what names the
+// configuration in a failure.
+func startNode(t *testing.T, opts *server.Options, log server.Logger, what string) *server.Server {
+	t.Helper()
 	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
 	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
 	opts.NoSigs = true
@@ -72,13 +88,13 @@ func natsNode(t *testing.T, violations *violationLog) (string, map[string]string
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetLoggerV2(violations, false, false, false)
+	s.SetLoggerV2(log, false, false, false)
 	go s.Start()
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server from deploy/nats not ready within 10s")
+		t.Fatalf("nats-server from %s not ready within 10s", what)
 	}
-	return s.ClientURL(), pw
+	return s
 }
 
 // connectUser connects as user with its private inbox, as deploy/ sets
